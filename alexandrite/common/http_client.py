@@ -1,0 +1,48 @@
+"""Calls between services: one pooled httpx client per target, problem+json mapped to our errors."""
+
+from __future__ import annotations
+
+import contextlib
+
+import httpx
+
+from alexandrite.common.errors import DependencyFailed, error_for_status
+
+__all__ = ["ServiceClient", "raise_for_problem"]
+
+
+def raise_for_problem(response: httpx.Response, what: str) -> None:
+    """Turn a 4xx/5xx answer into the error class of its status, keeping the callee's detail."""
+    if response.is_success:
+        return
+    detail = response.text[:500]
+    if response.headers.get("content-type", "").startswith("application/problem+json"):
+        with contextlib.suppress(ValueError):
+            detail = str(response.json().get("detail", detail))
+    raise error_for_status(response.status_code, f"{what}: {detail}")
+
+
+class ServiceClient:
+    """Base of the typed clients: owns the connection pool and maps transport failures."""
+
+    def __init__(self, base_url: str, service: str, timeout_s: float = 10.0) -> None:
+        self.service = service
+        self.http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout_s, connect=2.0),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
+
+    async def request(self, method: str, url: str, what: str, **kwargs: object) -> httpx.Response:
+        try:
+            response = await self.http.request(method, url, **kwargs)  # type: ignore[arg-type]
+        except httpx.TimeoutException as exc:
+            raise DependencyFailed(f"{self.service} did not answer in time ({what})") from exc
+        except httpx.TransportError as exc:
+            raise DependencyFailed(f"{self.service} is unreachable ({what}): {exc}") from exc
+        raise_for_problem(response, what)
+        return response
+
+    async def close(self) -> None:
+        await self.http.aclose()
+

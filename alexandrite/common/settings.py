@@ -1,0 +1,95 @@
+"""The settings every service shares; each service subclasses it with its own env prefix.
+
+Values come from environment variables (``SHOP_PORT``, ``CRM_DATABASE_URL`` …) with defaults that
+work on a developer's machine. Local defaults for secrets are refused outside ``local`` mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "DB_PASSWORD_SECRET",
+    "LOCAL_DB_PASSWORD",
+    "ServiceSettings",
+    "TelemetrySettings",
+    "local_database_url",
+]
+
+LOCAL_DB_PASSWORD = "alexandrite-local"
+DB_PASSWORD_SECRET = "postgres-password"
+
+
+class TelemetrySettings(BaseSettings):
+    """How a service exports its traces; shared by all services (prefix ``OTEL_ALEXANDRITE_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ALEXANDRITE_TELEMETRY_", extra="ignore")
+
+    enabled: bool = True
+    # OTLP/gRPC endpoint of the Collector; TLS is verified against ca_file.
+    endpoint: str = "https://127.0.0.1:4317"
+    ca_file: Path | None = None
+    token_file: Path | None = None
+    insecure: bool = False
+    environment: str = "local"
+    # Head sampling share in the SDK; the Collector's tail sampling decides what is kept.
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    max_queue_size: int = 8192
+    max_export_batch_size: int = 512
+    schedule_delay_ms: int = 500
+    export_timeout_ms: int = 5000
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every service has. Subclasses set ``env_prefix`` and their own defaults."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "alexandrite"
+    mode: Literal["local", "production"] = "local"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = ""
+    db_pool_size: int = 10
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    log_level: str = "INFO"
+    # Outbox relay: how often it looks for events when nothing woke it.
+    outbox_poll_interval_s: float = 1.0
+    outbox_batch_size: int = 100
+    # Consumer: deliveries before a message goes to the dead-letter queue, and the backoff.
+    consumer_max_attempts: int = 4
+    consumer_retry_delays_ms: list[int] = [500, 2000, 5000]
+    consumer_prefetch: int = 32
+
+    @model_validator(mode="after")
+    def _refuse_local_secrets_in_production(self) -> ServiceSettings:
+        if self.mode == "production" and (
+            LOCAL_DB_PASSWORD in self.database_url or "guest:guest" in self.amqp_url
+        ):
+            raise ValueError(
+                "local default credentials are not allowed in production mode: "
+                "set the DATABASE_URL and AMQP_URL of this service"
+            )
+        return self
+
+    def database_name(self) -> str:
+        return self.database_url.rsplit("/", 1)[-1]
+
+
+def local_database_password() -> str:
+    """The role's password generated at setup (``alexandrite up``), else the local default."""
+    from alexandrite.ops.paths import Paths
+
+    secret = Paths.from_env().secrets / DB_PASSWORD_SECRET
+    try:
+        return secret.read_text().strip()
+    except OSError:
+        return LOCAL_DB_PASSWORD
+
+
+def local_database_url(database: str) -> str:
+    return f"postgresql+asyncpg://alexandrite:{local_database_password()}@127.0.0.1:5432/{database}"

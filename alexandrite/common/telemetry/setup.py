@@ -1,0 +1,127 @@
+"""Set up the OpenTelemetry SDK of one service: resource, sampler, exporter, instrumentations.
+
+Export is OTLP/gRPC over TLS, verified against the local CA, with a bearer token. The batch
+processor's queue is bounded: when the Collector is down, spans are dropped and counted, and no
+request ever waits for the tracing pipeline. With ``enabled=False`` no provider is installed and
+every tracer is a no-op, so a service runs the same without any tracing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from alexandrite import __version__
+from alexandrite.common.settings import TelemetrySettings
+from alexandrite.common.telemetry.exporters import ExportCounters, FilteringExporter
+from alexandrite.common.telemetry.order_context import OrderBaggageSpanProcessor
+
+__all__ = ["Telemetry"]
+
+_log = logging.getLogger(__name__)
+
+# Probes and scrapes would otherwise be most of the spans and none of the story.
+_EXCLUDED_URLS = "health,ready,metrics"
+
+
+def _otlp_exporter(settings: TelemetrySettings) -> SpanExporter:
+    import grpc
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    headers: dict[str, str] = {}
+    if settings.token_file is not None:
+        headers["authorization"] = f"Bearer {settings.token_file.read_text().strip()}"
+    credentials = None
+    if not settings.insecure:
+        root = settings.ca_file.read_bytes() if settings.ca_file is not None else None
+        credentials = grpc.ssl_channel_credentials(root_certificates=root)
+    return OTLPSpanExporter(
+        endpoint=settings.endpoint,
+        insecure=settings.insecure,
+        credentials=credentials,
+        headers=headers,
+        timeout=settings.export_timeout_ms / 1000,
+    )
+
+
+@dataclass
+class Telemetry:
+    service_name: str
+    enabled: bool
+    provider: TracerProvider | None = None
+    counters: ExportCounters = field(default_factory=ExportCounters)
+    _instrumented: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def setup(
+        cls,
+        service_name: str,
+        settings: TelemetrySettings,
+        exporter: SpanExporter | None = None,
+        extra_processors: Sequence[SpanProcessor] = (),
+    ) -> Telemetry:
+        if not settings.enabled:
+            _log.info("tracing is switched off by configuration")
+            return cls(service_name=service_name, enabled=False)
+        resource = Resource.create(
+            {
+                "service.name": service_name,
+                "service.namespace": "alexandrite",
+                "service.version": __version__,
+                "deployment.environment": settings.environment,
+                "deployment.environment.name": settings.environment,
+            }
+        )
+        provider = TracerProvider(
+            resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio))
+        )
+        provider.add_span_processor(OrderBaggageSpanProcessor())
+        for processor in extra_processors:
+            provider.add_span_processor(processor)
+        telemetry = cls(service_name=service_name, enabled=True, provider=provider)
+        inner = exporter if exporter is not None else _otlp_exporter(settings)
+        provider.add_span_processor(
+            BatchSpanProcessor(
+                FilteringExporter(inner, telemetry.counters),
+                max_queue_size=settings.max_queue_size,
+                max_export_batch_size=settings.max_export_batch_size,
+                schedule_delay_millis=settings.schedule_delay_ms,
+                export_timeout_millis=settings.export_timeout_ms,
+            )
+        )
+        trace.set_tracer_provider(provider)
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+        HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+        return telemetry
+
+    def instrument_app(self, app: Any) -> None:
+        if not self.enabled:
+            return
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=self.provider, excluded_urls=_EXCLUDED_URLS
+        )
+
+    def instrument_database(self, engine: Any) -> None:
+        """Database spans from SQLAlchemy (not asyncpg too: the two would duplicate each span)."""
+        if not self.enabled:
+            return
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        SQLAlchemyInstrumentor().instrument(
+            engine=engine.sync_engine, tracer_provider=self.provider, enable_commenter=False
+        )
+
+    def shutdown(self) -> None:
+        if self.provider is not None:
+            self.provider.shutdown()

@@ -1,0 +1,1 @@
+"""Operations: installing, configuring and starting the servers the platform runs on."""

@@ -1,0 +1,1 @@
+"""Shop API: customers create orders, upload their 3D model, submit, cancel and follow status."""

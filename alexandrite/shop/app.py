@@ -1,0 +1,40 @@
+"""The Shop API process: builds the handlers, the file-storage client and the consumer."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from alexandrite.common.service import ServiceRuntime, create_service_app
+from alexandrite.files.client import FilesClient
+from alexandrite.shop import events
+from alexandrite.shop.consumers import event_handlers
+from alexandrite.shop.handlers import ShopHandlers
+from alexandrite.shop.routes import router
+from alexandrite.shop.settings import Settings
+from alexandrite.shop.store import tables
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    async def on_startup(runtime: ServiceRuntime) -> None:
+        files = FilesClient(settings.files_url, timeout_s=settings.upload_timeout_s)
+        runtime.extras["files"] = files
+        runtime.extras["handlers"] = ShopHandlers(runtime.units_of_work, settings, files)
+
+    async def on_shutdown(runtime: ServiceRuntime) -> None:
+        await runtime.extras["files"].close()
+
+    return create_service_app(
+        settings=settings,
+        title="Alexandrite Shop API",
+        description="Customers create orders, upload 3D models, submit, cancel and follow status.",
+        tables=tables,
+        routers=[router],
+        queue=events.queue_spec(settings.consumer_retry_delays_ms),
+        handlers=event_handlers(),
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+    )

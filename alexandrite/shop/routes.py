@@ -1,0 +1,130 @@
+"""The Shop's HTTP routes (DESIGN.md §2): thin, everything happens in ``ShopHandlers``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, status
+
+from alexandrite.common.errors import InvalidInput
+from alexandrite.common.service import RuntimeDep
+from alexandrite.shop.domain import OrderStatus
+from alexandrite.shop.handlers import ShopHandlers
+from alexandrite.shop.schemas import (
+    HistoryEntry,
+    ModelUploaded,
+    OrderCreate,
+    OrderCreated,
+    OrderView,
+)
+from alexandrite.shop.store import Order
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["orders"])
+
+
+def _handlers(runtime: RuntimeDep) -> ShopHandlers:
+    handlers: ShopHandlers = runtime.extras["handlers"]
+    return handlers
+
+
+Handlers = Annotated[ShopHandlers, Depends(_handlers)]
+
+
+def _view(order: Order) -> OrderView:
+    return OrderView(
+        id=order.id,
+        status=order.status,
+        material=order.material,
+        quantity=order.quantity,
+        model_id=order.model_id,
+        model=order.model,
+        price=order.price,
+        currency=order.currency,
+        reason=order.reason,
+        created_at=order.created_at,
+        history=[HistoryEntry(status=h.status, at=h.at, reason=h.reason) for h in order.history],
+    )
+
+
+@router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderCreated)
+async def create_order(body: OrderCreate, handlers: Handlers) -> OrderCreated:
+    order = await handlers.create_order(body)
+    return OrderCreated(id=order.id, status=order.status)
+
+
+_MULTIPART_MODEL = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/orders/{order_id}/model",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ModelUploaded,
+    openapi_extra=_MULTIPART_MODEL,
+    summary="Upload the order's 3D model (STL, OBJ or 3MF), streamed to the file storage",
+)
+async def upload_model(order_id: uuid.UUID, request: Request, handlers: Handlers) -> ModelUploaded:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise InvalidInput("send the model as multipart/form-data with a field named 'file'")
+    model = await handlers.attach_model(
+        order_id, request.stream(), content_type, request.headers.get("content-length")
+    )
+    return ModelUploaded(
+        order_id=order_id,
+        model_id=model["id"],
+        sha256=model["sha256"],
+        size_bytes=model["size_bytes"],
+        format=model["format"],
+        analysis=model["analysis"],
+    )
+
+
+@router.post(
+    "/orders/{order_id}/submit", status_code=status.HTTP_202_ACCEPTED, response_model=OrderCreated
+)
+async def submit_order(order_id: uuid.UUID, handlers: Handlers) -> OrderCreated:
+    order = await handlers.submit(order_id)
+    return OrderCreated(id=order.id, status=order.status)
+
+
+@router.post("/orders/{order_id}/cancel", response_model=OrderCreated)
+async def cancel_order(
+    order_id: uuid.UUID,
+    handlers: Handlers,
+    body: Annotated[dict[str, Any] | None, Body(examples=[{"reason": "changed my mind"}])] = None,
+) -> OrderCreated:
+    reason = body.get("reason") if body else None
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInput("reason must be a string")
+    order = await handlers.cancel(order_id, reason)
+    return OrderCreated(id=order.id, status=order.status)
+
+
+@router.get("/orders/{order_id}", response_model=OrderView)
+async def get_order(order_id: uuid.UUID, handlers: Handlers) -> OrderView:
+    return _view(await handlers.get(order_id))
+
+
+@router.get("/orders", response_model=list[OrderView])
+async def list_orders(
+    handlers: Handlers,
+    status_filter: Annotated[OrderStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[OrderView]:
+    return [_view(order) for order in await handlers.list(status_filter, limit)]

@@ -1,0 +1,63 @@
+"""The Shop's request and response bodies."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+__all__ = ["Customer", "HistoryEntry", "OrderCreate", "OrderCreated", "OrderView"]
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    phone: str | None = Field(default=None, max_length=50, pattern=r"^[0-9+()\-. ]{3,50}$")
+
+
+class OrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer: Customer
+    material: str = Field(min_length=1, max_length=20, examples=["PLA"])
+    quantity: int = Field(ge=1, le=1000)
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class OrderCreated(BaseModel):
+    id: uuid.UUID
+    status: str
+
+
+class HistoryEntry(BaseModel):
+    status: str
+    at: datetime
+    reason: str | None = None
+
+
+class OrderView(BaseModel):
+    id: uuid.UUID
+    status: str
+    material: str
+    quantity: int
+    model_id: uuid.UUID | None
+    model: dict[str, Any] | None = None
+    price: Decimal | None
+    currency: str
+    reason: str | None = None
+    created_at: datetime
+    history: list[HistoryEntry]
+
+
+class ModelUploaded(BaseModel):
+    order_id: uuid.UUID
+    model_id: uuid.UUID
+    sha256: str
+    size_bytes: int
+    format: str
+    analysis: dict[str, Any]
