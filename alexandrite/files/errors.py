@@ -1,0 +1,34 @@
+"""The file storage's errors, as leaves of the platform's one tree (``alexandrite.common.errors``).
+
+AppError
+├── NotFound         404
+│   └── ModelNotFound        no stored blob under this key
+├── PayloadTooLarge  413
+│   └── ModelTooLarge        an upload past the size limit (the partial file is removed)
+└── InvalidModel     422     re-exported: not a readable or printable mesh, with the reason
+"""
+
+from __future__ import annotations
+
+from alexandrite.common.errors import InvalidModel, NotFound, PayloadTooLarge
+
+__all__ = ["InvalidModel", "ModelNotFound", "ModelTooLarge"]
+
+
+class ModelNotFound(NotFound):
+    """No stored model file under this key."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no stored model file {key!r}", key=key)
+        self.key = key
+
+
+class ModelTooLarge(PayloadTooLarge):
+    """The upload went past ``max_bytes``; nothing of it is kept."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(
+            f"the model file is larger than the limit of {max_bytes:,} bytes",
+            max_bytes=max_bytes,
+        )
+        self.max_bytes = max_bytes
