@@ -125,6 +125,9 @@ class Supervisor:
     def apply(self, programs: Sequence[Program]) -> None:
         """Write the configuration and start supervisord, or make a running one apply it."""
         self.paths.ensure()
+        # The environment of some programs holds passwords: readable by the owner only.
+        self.config.touch(mode=0o600, exist_ok=True)
+        self.config.chmod(0o600)
         self.config.write_text(self.render(programs))
         bindir = Path(sys.executable).parent
         if self.running():

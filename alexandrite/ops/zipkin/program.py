@@ -1,0 +1,84 @@
+"""The Zipkin server as a supervised process, listening on 127.0.0.1 only.
+
+Binding: Zipkin 3 serves through Armeria, whose listening ports are the Spring list
+`armeria.ports`. A command-line property replaces that whole list, so the port, the address and
+the protocol are all given (`--armeria.ports[0].ip=127.0.0.1` alone leaves the port unset, and
+Armeria then picks a random one). Spring's `server.address` is ignored.
+
+Heap: with MariaDB storage the server keeps no spans in memory; 512 MiB covers the UI, the
+autocomplete cache and bursts of POSTed spans on a 2-core machine shared with a dozen other
+processes. The memory storage is capped by MEM_MAX_SPANS to fit in the same heap. A JVM that runs
+out of memory exits, so the supervisor restarts it instead of leaving it half-alive.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Literal
+
+from alexandrite.ops.paths import Paths
+from alexandrite.ops.program import Program
+from alexandrite.ops.zipkin.database import ZipkinDatabase
+from alexandrite.ops.zipkin.jar import zipkin_jar_path
+
+__all__ = ["JVM_FLAGS", "ZIPKIN_PORT", "zipkin_program"]
+
+ZIPKIN_PORT = 9411
+JVM_FLAGS = ("-Xms256m", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError")
+# Tags offered in the UI's search box (DESIGN.md: orders are found by order.id).
+AUTOCOMPLETE_KEYS = "order.id,order.status"
+# A span with a few tags takes 1-2 KiB in memory: 100 000 stay inside the 512 MiB heap.
+MEM_MAX_SPANS = 100_000
+
+
+def zipkin_program(
+    paths: Paths,
+    storage: Literal["mysql", "mem"],
+    *,
+    port: int = ZIPKIN_PORT,
+    db: ZipkinDatabase | None = None,
+    jar: Path | None = None,
+) -> Program:
+    """Describe the Zipkin server on 127.0.0.1:`port` with MariaDB (`db`) or memory storage.
+
+    The jar must have been fetched (ensure_zipkin_jar) and, for mysql, the schema applied.
+    """
+    environment = {
+        "STORAGE_TYPE": storage,
+        "QUERY_PORT": str(port),
+        "AUTOCOMPLETE_KEYS": AUTOCOMPLETE_KEYS,
+        # Zipkin's own spans would only add noise to the store it serves.
+        "SELF_TRACING_ENABLED": "false",
+    }
+    if storage == "mysql":
+        db = db or ZipkinDatabase.local(paths)
+        environment |= {
+            "MYSQL_HOST": db.host,
+            "MYSQL_TCP_PORT": str(db.port),
+            "MYSQL_DB": db.name,
+            "MYSQL_USER": db.user,
+            "MYSQL_PASS": db.password,
+            "MYSQL_USE_SSL": "false",
+        }
+    else:
+        environment["MEM_MAX_SPANS"] = str(MEM_MAX_SPANS)
+    return Program(
+        name="zipkin",
+        command=[
+            shutil.which("java") or "java",
+            *JVM_FLAGS,
+            "-jar",
+            str(jar or zipkin_jar_path(paths)),
+            f"--armeria.ports[0].port={port}",
+            "--armeria.ports[0].ip=127.0.0.1",
+            "--armeria.ports[0].protocols[0]=http",
+        ],
+        environment=environment,
+        directory=paths.state,
+        ready_url=f"http://127.0.0.1:{port}/health",
+        # The JVM and Spring take 10-30 s on 2 cores; more when the machine is busy.
+        start_timeout=120.0,
+        # Before the Collector (30), which exports to it.
+        priority=20,
+    )
