@@ -11,16 +11,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["Database", "ModelBase"]
+__all__ = ["Database"]
 
-
-class ModelBase(DeclarativeBase):
-    """Each service subclasses this for its own metadata (its own database)."""
-
-    __abstract__ = True
-
+# Each service declares its own ``class Base(DeclarativeBase)`` in its store: subclasses of one
+# declarative base would share its metadata and class registry, and two services imported in one
+# process (the in-process test stack) would collide on the ``outbox`` table.
 
 @dataclass
 class Database:

@@ -8,9 +8,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, String, func, select
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from alexandrite.common.db import ModelBase
 from alexandrite.common.errors import NotFound
 from alexandrite.common.messaging.tables import messaging_tables
 
@@ -19,8 +18,8 @@ __all__ = ["FILENAME_MAX", "Base", "StoredModel", "get_model", "tables"]
 FILENAME_MAX = 255
 
 
-class Base(ModelBase):
-    __abstract__ = True
+class Base(DeclarativeBase):
+    """This service's own metadata: its own database."""
 
 
 class StoredModel(Base):

@@ -9,17 +9,16 @@ from decimal import Decimal
 from sqlalchemy import DateTime, ForeignKey, Integer, Numeric, String, Text, func, select
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from alexandrite.common.db import ModelBase
 from alexandrite.common.errors import NotFound
 from alexandrite.common.messaging.tables import messaging_tables
 
 __all__ = ["Base", "Order", "StatusChange", "get_order", "tables"]
 
 
-class Base(ModelBase):
-    __abstract__ = True
+class Base(DeclarativeBase):
+    """This service's own metadata: its own database."""
 
 
 class Order(Base):

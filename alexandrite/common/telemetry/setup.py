@@ -9,6 +9,7 @@ every tracer is a no-op, so a service runs the same without any tracing.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,10 @@ from alexandrite.common.telemetry.order_context import OrderBaggageSpanProcessor
 __all__ = ["Telemetry"]
 
 _log = logging.getLogger(__name__)
+
+# The stable HTTP semantic conventions (http.request.method, http.response.status_code, url.full)
+# instead of the old names: DESIGN.md's attribute contract. Read once, before instrumenting.
+os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
 
 # Probes and scrapes would otherwise be most of the spans and none of the story.
 _EXCLUDED_URLS = "health,ready,metrics"
@@ -71,6 +76,11 @@ class Telemetry:
         if not settings.enabled:
             _log.info("tracing is switched off by configuration")
             return cls(service_name=service_name, enabled=False)
+        installed = trace.get_tracer_provider()
+        if isinstance(installed, TracerProvider):
+            # Several services in one process (the in-process test stack) share the provider
+            # installed first; a process has only one global provider.
+            return cls(service_name=service_name, enabled=True, provider=installed)
         resource = Resource.create(
             {
                 "service.name": service_name,

@@ -1,0 +1,56 @@
+"""The CRM API's app: the only place that builds its clients and wires its parts together."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from alexandrite.common.service import ServiceRuntime, create_service_app
+from alexandrite.common.settings import TelemetrySettings
+from alexandrite.crm.consumers import event_handlers
+from alexandrite.crm.domain import Pricing
+from alexandrite.crm.events import queue_spec
+from alexandrite.crm.intake import ReviewPolicy
+from alexandrite.crm.routes import router
+from alexandrite.crm.settings import Settings
+from alexandrite.crm.store import tables
+from alexandrite.files.client import FilesClient
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings | None = None, telemetry_settings: TelemetrySettings | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    pricing = Pricing(rates=settings.rates, setup_fee=settings.setup_fee,
+                      currency=settings.currency)
+    policy = ReviewPolicy(
+        pricing=pricing,
+        auto_approve=settings.auto_approve,
+        auto_approve_max_price=settings.auto_approve_max_price,
+    )
+    # Built here (no connection is opened until the first request), closed at shutdown.
+    files = FilesClient(settings.files_url, timeout_s=settings.files_timeout_s)
+
+    async def on_startup(runtime: ServiceRuntime) -> None:
+        runtime.extras["pricing"] = pricing
+        runtime.extras["files"] = files
+
+    async def on_shutdown(runtime: ServiceRuntime) -> None:
+        await files.close()
+
+    return create_service_app(
+        settings=settings,
+        title="Alexandrite CRM API",
+        description=(
+            "Managers review submitted orders, price them from the model analysis and approve "
+            "or reject them; customers' complaints."
+        ),
+        tables=tables,
+        routers=[router],
+        queue=queue_spec(settings.consumer_retry_delays_ms, settings.queue_name),
+        handlers=event_handlers(policy, files),
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        telemetry_settings=telemetry_settings,
+    )

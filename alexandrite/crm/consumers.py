@@ -1,0 +1,77 @@
+"""What the CRM does with the events it receives. Each handler runs in the consumer's unit of
+work, which claims the message id first (a redelivery has no effect) and commits after it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from opentelemetry import trace
+
+from alexandrite.common.messaging.consumer import EventHandler
+from alexandrite.common.messaging.event import Event
+from alexandrite.common.telemetry.order_context import order_scope
+from alexandrite.common.unit_of_work import UnitOfWork
+from alexandrite.crm import events
+from alexandrite.crm.domain import ReviewStatus, can_cancel, is_forward
+from alexandrite.crm.handlers import change_status
+from alexandrite.crm.intake import (
+    ModelLookup,
+    ReviewPolicy,
+    SubmittedOrderReviewer,
+    order_id_of,
+    was_cancelled,
+)
+from alexandrite.crm.store import StatusChange, find_review
+
+__all__ = ["event_handlers", "on_order_cancelled", "on_production_event"]
+
+_log = logging.getLogger(__name__)
+
+
+async def on_production_event(uow: UnitOfWork, event: Event) -> None:
+    """``production.*``: mirror the job's progress as the order's status, never backwards."""
+    order_id = order_id_of(event)
+    new = ReviewStatus(events.PRODUCTION_STATUS[event.routing_key])
+    with order_scope(order_id):
+        review = await find_review(uow.session, order_id, lock=True)
+        if review is None:
+            _log.warning("%s for order %s, which the CRM never reviewed", event.routing_key,
+                         order_id)
+            return
+        if not is_forward(ReviewStatus(review.status), new):
+            trace.get_current_span().add_event(
+                "order.status_stale", {"order.status": review.status, "order.status.to": new.value}
+            )
+            return
+        reason = event.data.get("reason")
+        await change_status(uow, review, new, str(reason) if reason else None)
+
+
+async def on_order_cancelled(uow: UnitOfWork, event: Event) -> None:
+    """``order.cancelled``: the customer gave up; terminal reviews stay as they are."""
+    order_id = order_id_of(event)
+    reason = str(event.data.get("reason") or "cancelled by the customer")
+    with order_scope(order_id):
+        review = await find_review(uow.session, order_id, lock=True)
+        if review is None:
+            # Cancelled before submission, or overtaking it: remember it for a late submission.
+            if not await was_cancelled(uow, order_id):
+                uow.session.add(
+                    StatusChange(order_id=order_id, status=ReviewStatus.CANCELLED.value,
+                                 reason=reason)
+                )
+            return
+        if can_cancel(ReviewStatus(review.status)):
+            review.reason = reason
+            await change_status(uow, review, ReviewStatus.CANCELLED, reason)
+
+
+def event_handlers(policy: ReviewPolicy, models: ModelLookup) -> Mapping[str, EventHandler]:
+    handlers: dict[str, EventHandler] = {
+        events.ORDER_SUBMITTED: SubmittedOrderReviewer(policy, models),
+        events.ORDER_CANCELLED: on_order_cancelled,
+    }
+    for routing_key in events.PRODUCTION_STATUS:
+        handlers[routing_key] = on_production_event
+    return handlers

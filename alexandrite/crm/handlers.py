@@ -1,0 +1,189 @@
+"""The CRM's use cases: decide on a review (a manager or the auto-approval policy), list and
+read reviews, take complaints. Each runs in a unit of work that the caller commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from opentelemetry import trace
+from sqlalchemy import select
+
+from alexandrite.common.errors import Conflict
+from alexandrite.common.telemetry.business import record_status_change
+from alexandrite.common.unit_of_work import UnitOfWork
+from alexandrite.crm import events
+from alexandrite.crm.domain import AUTO_APPROVAL, ModelFacts, Pricing, ReviewStatus
+from alexandrite.crm.schemas import ComplaintView, HistoryEntry, ReviewDetail, ReviewSummary
+from alexandrite.crm.store import Complaint, Review, StatusChange, get_review
+
+__all__ = [
+    "approve",
+    "change_status",
+    "create_complaint",
+    "decide",
+    "list_complaints",
+    "list_reviews",
+    "reject",
+    "review_detail",
+]
+
+_tracer = trace.get_tracer("alexandrite.crm")
+MANAGER = "manager"
+
+
+async def change_status(
+    uow: UnitOfWork, review: Review, new: ReviewStatus, reason: str | None = None
+) -> None:
+    """Move a review to ``new``: the row, its history (with this step's trace) and the span."""
+    old = review.status
+    review.status = new.value
+    context = trace.get_current_span().get_span_context()
+    uow.session.add(
+        StatusChange(
+            order_id=review.id,
+            status=new.value,
+            at=datetime.now(UTC),
+            reason=reason,
+            trace_id=format(context.trace_id, "032x") if context.is_valid else None,
+            span_id=format(context.span_id, "016x") if context.is_valid else None,
+        )
+    )
+    record_status_change(old, new.value)
+
+
+async def decide(
+    uow: UnitOfWork,
+    review: Review,
+    outcome: ReviewStatus,
+    decided_by: str,
+    reason: str | None,
+    price: Decimal | None = None,
+) -> None:
+    """Approve or reject a review in ``in_review`` and tell the MES and the Shop."""
+    if review.status != ReviewStatus.IN_REVIEW:
+        raise Conflict(f"order {review.id} is {review.status}, not in_review: it was decided")
+    with _tracer.start_as_current_span("crm.review_decision") as span:
+        # A manager's name is personal data: spans say only who decided in kind.
+        span.set_attributes(
+            {
+                "review.decision": outcome.value,
+                "review.decided_by": AUTO_APPROVAL if decided_by == AUTO_APPROVAL else MANAGER,
+                "review.reason": reason or "",
+            }
+        )
+        review.decided_by = decided_by
+        review.reason = reason
+        review.decided_at = datetime.now(UTC)
+        if price is not None:
+            review.price = price
+        await change_status(uow, review, outcome, reason)
+        if outcome is ReviewStatus.APPROVED:
+            await uow.publish(
+                events.ORDER_APPROVED,
+                {
+                    "order_id": str(review.id),
+                    # Money as a decimal string: a JSON number would go through a float.
+                    "price": str(review.price),
+                    "currency": review.currency,
+                    "material": review.material,
+                    "quantity": review.quantity,
+                    "model_id": str(review.model_id) if review.model_id else None,
+                    "model_sha256": review.model_sha256,
+                    "volume_cm3": review.volume_cm3,
+                },
+                order_id=review.id,
+            )
+        else:
+            await uow.publish(
+                events.ORDER_REJECTED,
+                {"order_id": str(review.id), "reason": reason or ""},
+                order_id=review.id,
+            )
+
+
+def _facts(review: Review) -> ModelFacts | None:
+    if review.watertight is None:
+        return None
+    return ModelFacts(
+        sha256=review.model_sha256,
+        triangles=review.triangles,
+        volume_cm3=review.volume_cm3,
+        watertight=review.watertight,
+    )
+
+
+async def approve(
+    uow: UnitOfWork,
+    pricing: Pricing,
+    order_id: uuid.UUID,
+    price: Decimal | None,
+    manager: str | None,
+) -> ReviewDetail:
+    review = await get_review(uow.session, order_id, lock=True)
+    if review.status != ReviewStatus.IN_REVIEW:
+        raise Conflict(f"order {order_id} is {review.status}: only in_review can be approved")
+    if price is None and review.price is None:
+        facts = _facts(review)
+        if facts is None:
+            raise Conflict(f"no analysis of the model of order {order_id} is known: give a price")
+        # Raises the reason there is no quote (not watertight: 422; unknown material: 409).
+        price = pricing.quote(facts, review.material, review.quantity)
+    await decide(uow, review, ReviewStatus.APPROVED, manager or MANAGER, None, price)
+    await uow.commit()
+    return await review_detail(uow, order_id)
+
+
+async def reject(
+    uow: UnitOfWork, order_id: uuid.UUID, reason: str, manager: str | None
+) -> ReviewDetail:
+    review = await get_review(uow.session, order_id, lock=True)
+    if review.status != ReviewStatus.IN_REVIEW:
+        raise Conflict(f"order {order_id} is {review.status}: only in_review can be rejected")
+    await decide(uow, review, ReviewStatus.REJECTED, manager or MANAGER, reason.strip())
+    await uow.commit()
+    return await review_detail(uow, order_id)
+
+
+async def review_detail(uow: UnitOfWork, order_id: uuid.UUID) -> ReviewDetail:
+    review = await get_review(uow.session, order_id)
+    history = (
+        await uow.session.execute(
+            select(StatusChange)
+            .where(StatusChange.order_id == order_id)
+            .order_by(StatusChange.at, StatusChange.id)
+        )
+    ).scalars()
+    detail = ReviewDetail.model_validate(review)
+    detail.history = [HistoryEntry.model_validate(change) for change in history]
+    return detail
+
+
+async def list_reviews(
+    uow: UnitOfWork, status: ReviewStatus | None, limit: int
+) -> list[ReviewSummary]:
+    query = select(Review).order_by(Review.created_at.desc(), Review.id).limit(limit)
+    if status is not None:
+        query = query.where(Review.status == status.value)
+    rows = (await uow.session.execute(query)).scalars()
+    return [ReviewSummary.model_validate(review) for review in rows]
+
+
+async def create_complaint(uow: UnitOfWork, order_id: uuid.UUID, text: str) -> ComplaintView:
+    await get_review(uow.session, order_id)  # 404 when the CRM does not know the order
+    complaint = Complaint(id=uuid.uuid4(), order_id=order_id, text=text, status="open")
+    uow.session.add(complaint)
+    await uow.commit()
+    trace.get_current_span().add_event(
+        "crm.complaint_received", {"complaint.id": str(complaint.id)}
+    )
+    return ComplaintView.model_validate(complaint)
+
+
+async def list_complaints(uow: UnitOfWork, order_id: uuid.UUID | None) -> list[ComplaintView]:
+    query = select(Complaint).order_by(Complaint.created_at, Complaint.id)
+    if order_id is not None:
+        query = query.where(Complaint.order_id == order_id)
+    rows = (await uow.session.execute(query)).scalars()
+    return [ComplaintView.model_validate(complaint) for complaint in rows]

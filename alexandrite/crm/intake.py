@@ -1,0 +1,195 @@
+"""A submitted order enters the CRM: its customer is kept, its model re-read from the file
+storage and priced, its review opened, and the auto-approval policy (when on) decides it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from opentelemetry import trace
+from pydantic import BaseModel, EmailStr, Field
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.sql import func
+
+from alexandrite.common.errors import NotFound
+from alexandrite.common.messaging.event import Event
+from alexandrite.common.telemetry.business import record_status_change
+from alexandrite.common.telemetry.order_context import order_scope
+from alexandrite.common.unit_of_work import UnitOfWork
+from alexandrite.crm import events
+from alexandrite.crm.domain import (
+    AUTO_APPROVAL,
+    ModelFacts,
+    Pricing,
+    ReviewStatus,
+    UnknownMaterial,
+    Unpriceable,
+    auto_decision,
+)
+from alexandrite.crm.handlers import change_status, decide
+from alexandrite.crm.store import Customer, Review, StatusChange, find_review
+
+__all__ = [
+    "ModelLookup",
+    "ReviewPolicy",
+    "SubmittedOrder",
+    "SubmittedOrderReviewer",
+    "order_id_of",
+    "was_cancelled",
+]
+
+_log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("alexandrite.crm")
+
+
+class ModelLookup(Protocol):
+    """Where the CRM re-reads a model's analysis (the file storage's ``FilesClient``)."""
+
+    async def get_model(self, model_id: uuid.UUID) -> dict[str, Any]: ...
+
+
+class SubmittedCustomer(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    phone: str | None = Field(default=None, max_length=50)
+
+
+class SubmittedOrder(BaseModel):
+    """The part of ``order.submitted`` the CRM keeps (the storage is asked for the model)."""
+
+    order_id: uuid.UUID
+    material: str = Field(max_length=20)
+    quantity: int = Field(ge=1)
+    notes: str | None = None
+    customer: SubmittedCustomer
+    model_id: uuid.UUID
+
+
+@dataclass
+class ReviewPolicy:
+    pricing: Pricing
+    auto_approve: bool = False
+    auto_approve_max_price: Decimal | None = None
+
+
+def order_id_of(event: Event) -> uuid.UUID:
+    return event.order_id or uuid.UUID(str(event.data["order_id"]))
+
+
+async def _upsert_customer(uow: UnitOfWork, customer: SubmittedCustomer) -> uuid.UUID:
+    email = str(customer.email).lower()
+    statement = (
+        pg_insert(Customer)
+        .values(id=uuid.uuid4(), name=customer.name, email=email, phone=customer.phone)
+        .on_conflict_do_update(
+            index_elements=[Customer.email],
+            set_={"name": customer.name, "phone": customer.phone, "updated_at": func.now()},
+        )
+        .returning(Customer.id)
+    )
+    customer_id: uuid.UUID = (await uow.session.execute(statement)).scalar_one()
+    return customer_id
+
+
+async def was_cancelled(uow: UnitOfWork, order_id: uuid.UUID) -> bool:
+    """A cancellation that overtook the submission left a history row without a review."""
+    query = select(StatusChange.id).where(
+        StatusChange.order_id == order_id, StatusChange.status == ReviewStatus.CANCELLED.value
+    )
+    return (await uow.session.execute(query.limit(1))).first() is not None
+
+
+async def _model_facts(models: ModelLookup, model_id: uuid.UUID) -> ModelFacts | None:
+    """The storage's analysis; None when it has no such model. Storage down: raise (retry)."""
+    try:
+        return ModelFacts.from_model(await models.get_model(model_id))
+    except NotFound:
+        trace.get_current_span().add_event("crm.model_missing", {"model.id": str(model_id)})
+        _log.warning("the file storage has no model %s", model_id)
+        return None
+
+
+def _quote(
+    policy: ReviewPolicy, facts: ModelFacts | None, order: SubmittedOrder
+) -> tuple[Decimal | None, str | None]:
+    """The price, or why there is none, inside the ``crm.price_quote`` span."""
+    with _tracer.start_as_current_span("crm.price_quote") as span:
+        span.set_attributes({"model.id": str(order.model_id), "order.material": order.material})
+        if facts is None:
+            reason = f"the file storage has no model {order.model_id}"
+            span.set_attribute("price.unavailable_reason", reason)
+            return None, reason
+        if facts.volume_cm3 is not None:
+            span.set_attribute("model.volume_cm3", facts.volume_cm3)
+        try:
+            price = policy.pricing.quote(facts, order.material, order.quantity)
+        except (Unpriceable, UnknownMaterial) as exc:
+            span.set_attribute("price.unavailable_reason", exc.detail)
+            return None, exc.detail
+        span.set_attributes(
+            {"price.amount": float(price), "price.currency": policy.pricing.currency}
+        )
+        return price, None
+
+
+class SubmittedOrderReviewer:
+    """``order.submitted``: keep the customer, open the review, quote it, maybe decide it."""
+
+    def __init__(self, policy: ReviewPolicy, models: ModelLookup) -> None:
+        self._policy = policy
+        self._models = models
+
+    async def __call__(self, uow: UnitOfWork, event: Event) -> None:
+        order = SubmittedOrder.model_validate(event.data)
+        with order_scope(order.order_id):
+            await self._review(uow, order)
+
+    async def _review(self, uow: UnitOfWork, order: SubmittedOrder) -> None:
+        if await find_review(uow.session, order.order_id) is not None:
+            # A second submission of the same order (not a redelivery: the inbox stops those).
+            _log.info("order %s is already under review; submission ignored", order.order_id)
+            return
+        cancelled = await was_cancelled(uow, order.order_id)
+        # Asked before any write, so no row stays locked while the storage answers.
+        facts = None if cancelled else await _model_facts(self._models, order.model_id)
+        review = Review(
+            id=order.order_id,
+            customer_id=await _upsert_customer(uow, order.customer),
+            status=ReviewStatus.SUBMITTED.value,
+            material=order.material,
+            quantity=order.quantity,
+            notes=order.notes,
+            model_id=order.model_id,
+            currency=self._policy.pricing.currency,
+        )
+        uow.session.add(review)
+        if cancelled:
+            # The history already holds the cancellation; the review just takes its status.
+            review.status = ReviewStatus.CANCELLED.value
+            review.reason = "cancelled before review"
+            record_status_change(ReviewStatus.SUBMITTED.value, review.status)
+            return
+        if facts is not None:
+            review.model_sha256 = facts.sha256
+            review.volume_cm3 = facts.volume_cm3
+            review.triangles = facts.triangles
+            review.watertight = facts.watertight
+        price, unpriceable_reason = _quote(self._policy, facts, order)
+        review.price = price
+        await change_status(uow, review, ReviewStatus.IN_REVIEW)
+        await uow.publish(
+            events.ORDER_IN_REVIEW, {"order_id": str(order.order_id)}, order_id=order.order_id
+        )
+        if not self._policy.auto_approve:
+            return
+        decision = auto_decision(price, unpriceable_reason, self._policy.auto_approve_max_price)
+        if decision.outcome is None:
+            trace.get_current_span().add_event(
+                "crm.review_referred", {"review.reason": decision.reason}
+            )
+            return
+        await decide(uow, review, decision.outcome, AUTO_APPROVAL, decision.reason)

@@ -1,0 +1,37 @@
+"""CRM settings (environment prefix ``CRM_``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from alexandrite.common.settings import ServiceSettings, local_database_url
+
+__all__ = ["Settings"]
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
+
+    service_name: str = "crm-api"
+    port: int = 8002
+    database_url: str = local_database_url("alexandrite_crm")
+    files_url: str = "http://127.0.0.1:8004"
+    files_timeout_s: float = 10.0
+    # The consumer queue; tests give each run its own so a running CRM does not take its events.
+    queue_name: str = "crm.events"
+    # Price = volume (cm³) × rate[material] × quantity + setup fee, in ``currency``.
+    currency: str = Field(default="EUR", min_length=3, max_length=3)
+    rates: dict[str, Decimal] = {
+        "PLA": Decimal("0.08"),
+        "PETG": Decimal("0.10"),
+        "ABS": Decimal("0.09"),
+        "resin": Decimal("0.25"),
+    }
+    setup_fee: Decimal = Decimal("5.00")
+    # The auto-approval policy (demos and load; off in production): approve every printable
+    # order whose quote is at most the limit (None: no limit), reject what cannot be printed.
+    auto_approve: bool = False
+    auto_approve_max_price: Decimal | None = None

@@ -1,0 +1,39 @@
+"""One tracer provider for the whole test session, exporting to memory.
+
+Services started in-process reuse it (a process has one global provider), so every test can read
+the spans that the real code produced, after the same personal-data filter the exporter applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from alexandrite.common.telemetry.exporters import ExportCounters, FilteringExporter
+from alexandrite.common.telemetry.order_context import OrderBaggageSpanProcessor
+
+_EXPORTER = InMemorySpanExporter()
+_PROVIDER = TracerProvider(resource=Resource.create({"service.name": "alexandrite-tests"}))
+_PROVIDER.add_span_processor(OrderBaggageSpanProcessor())
+_PROVIDER.add_span_processor(
+    SimpleSpanProcessor(FilteringExporter(_EXPORTER, ExportCounters()))
+)
+trace.set_tracer_provider(_PROVIDER)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The spans finished during the test (cleared before it)."""
+    _EXPORTER.clear()
+    yield _EXPORTER
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests that stop a shared server (RabbitMQ, the Collector) run last.
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
