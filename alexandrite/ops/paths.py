@@ -21,9 +21,7 @@ class Paths:
     def from_env(cls) -> Paths:
         state = Path(os.environ.get("ALEXANDRITE_STATE_DIR", REPO_ROOT / "var"))
         cache = Path(
-            os.environ.get(
-                "ALEXANDRITE_CACHE_DIR", Path.home() / ".cache" / "alexandrite"
-            )
+            os.environ.get("ALEXANDRITE_CACHE_DIR", Path.home() / ".cache" / "alexandrite")
         )
         return cls(state=state.resolve(), cache=cache.resolve())
 

@@ -12,12 +12,8 @@ from dataclasses import dataclass, field
 
 from alexandrite.ops.commands import SystemCommandError, run
 from alexandrite.ops.paths import Paths
+from alexandrite.ops.tls import ensure_secret
 from alexandrite.ops.zipkin.errors import ZipkinError
-
-try:
-    from alexandrite.ops.tls import ensure_secret
-except ImportError:  # Until alexandrite.ops.tls lands; then delete _secret_standin.py.
-    from alexandrite.ops.zipkin._secret_standin import ensure_secret
 
 __all__ = ["PASSWORD_SECRET", "ZipkinDatabase"]
 

@@ -1,0 +1,172 @@
+"""The whole local platform: what runs, in which order, with which configuration.
+
+``bring_up`` is idempotent: it installs what is missing (apt packages, the Zipkin jar, the
+Collector build), generates TLS material and secrets once, starts the system servers, creates
+and migrates the databases, and hands the platform's processes to supervisord.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from alexandrite.common.migrations import SERVICES, upgrade
+from alexandrite.common.settings import DB_PASSWORD_SECRET, local_database_url
+from alexandrite.ops import mariadb, postgres, rabbitmq
+from alexandrite.ops.apt import ensure_apt_packages
+from alexandrite.ops.collector import CollectorSettings, collector_program, ensure_collector_binary
+from alexandrite.ops.paths import REPO_ROOT, Paths
+from alexandrite.ops.program import Program
+from alexandrite.ops.supervisor import Supervisor
+from alexandrite.ops.tls import TlsMaterial, ensure_secret, ensure_tls_material
+from alexandrite.ops.zipkin import (
+    PASSWORD_SECRET as ZIPKIN_PASSWORD_SECRET,
+)
+from alexandrite.ops.zipkin import (
+    ensure_zipkin_jar,
+    ensure_zipkin_schema,
+    zipkin_program,
+)
+
+__all__ = ["SERVICE_PORTS", "StackOptions", "bring_up", "programs", "tear_down"]
+
+_log = logging.getLogger(__name__)
+
+APT_PACKAGES = ["rabbitmq-server", "postgresql", "mariadb-server"]
+SERVICE_PORTS = {"shop": 8001, "crm": 8002, "mes": 8003, "files": 8004}
+OTLP_TOKEN_SECRET = "otlp-token"
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """How to run the platform; the defaults are local mode with the demo automation on."""
+
+    automation: bool = True
+    tracing: bool = True
+    trace_storage: Literal["mysql", "mem"] = "mysql"
+    # MES simulated printers
+    printers: int = 4
+    failure_rate: float = 0.15
+    print_seconds_per_cm3: float = 0.05
+    # Collector tail sampling: share of ordinary traces kept, and the slow-trace threshold.
+    sampling_percentage: float = 100.0
+    latency_threshold_ms: int = 1000
+
+
+def _telemetry_environment(paths: Paths, tls: TlsMaterial, options: StackOptions) -> dict[str, str]:
+    return {
+        "ALEXANDRITE_TELEMETRY_ENABLED": "true" if options.tracing else "false",
+        "ALEXANDRITE_TELEMETRY_ENDPOINT": "https://127.0.0.1:4317",
+        "ALEXANDRITE_TELEMETRY_CA_FILE": str(tls.ca_cert),
+        "ALEXANDRITE_TELEMETRY_TOKEN_FILE": str(paths.secrets / OTLP_TOKEN_SECRET),
+        "ALEXANDRITE_TELEMETRY_ENVIRONMENT": "local",
+    }
+
+
+def service_programs(paths: Paths, tls: TlsMaterial, options: StackOptions) -> list[Program]:
+    common = {
+        "ALEXANDRITE_STATE_DIR": str(paths.state),
+        "PYTHONUNBUFFERED": "1",
+        **_telemetry_environment(paths, tls, options),
+    }
+    automation = {
+        "crm": {"CRM_AUTO_APPROVE": str(options.automation).lower()},
+        "mes": {
+            "MES_SIMULATE_PRINTERS": str(options.automation).lower(),
+            "MES_PRINTERS": str(options.printers),
+            "MES_FAILURE_RATE": str(options.failure_rate),
+            "MES_PRINT_SECONDS_PER_CM3": str(options.print_seconds_per_cm3),
+        },
+    }
+    programs = []
+    for service, port in SERVICE_PORTS.items():
+        programs.append(
+            Program(
+                name=service,
+                command=[sys.executable, "-m", f"alexandrite.{service}"],
+                environment={**common, **automation.get(service, {})},
+                directory=REPO_ROOT,
+                ready_url=f"http://127.0.0.1:{port}/ready",
+                start_timeout=60.0,
+                priority=50 if service == "files" else 60,
+            )
+        )
+    return programs
+
+
+def programs(paths: Paths, tls: TlsMaterial, options: StackOptions) -> list[Program]:
+    result = service_programs(paths, tls, options)
+    if options.tracing:
+        collector = CollectorSettings(
+            sampling_percentage=options.sampling_percentage,
+            latency_threshold_ms=options.latency_threshold_ms,
+            tls_cert_file=tls.server_cert,
+            tls_key_file=tls.server_key,
+            tls_ca_file=tls.ca_cert,
+            token_file=paths.secrets / OTLP_TOKEN_SECRET,
+        )
+        result += [
+            collector_program(paths, collector),
+            zipkin_program(paths, options.trace_storage),
+        ]
+    return result
+
+
+def _timed(step: str, action: Callable[[], object], timings: dict[str, float]) -> None:
+    started = time.monotonic()
+    _log.info("%s …", step)
+    action()
+    timings[step] = time.monotonic() - started
+
+
+def bring_up(options: StackOptions, say: Callable[[str], None] = print) -> dict[str, float]:
+    """Make the whole platform run; return seconds per step."""
+    paths = Paths.from_env().ensure()
+    timings: dict[str, float] = {}
+    _timed("apt packages", lambda: ensure_apt_packages(APT_PACKAGES), timings)
+    say("system packages present")
+    tls = ensure_tls_material(paths)
+    db_password = ensure_secret(paths, DB_PASSWORD_SECRET)
+    ensure_secret(paths, OTLP_TOKEN_SECRET)
+    _timed("postgresql", postgres.ensure_postgres_running, timings)
+    postgres.ensure_postgres_role_and_databases(
+        "alexandrite", db_password, [f"alexandrite_{service}" for service in SERVICES]
+    )
+    _timed("rabbitmq", rabbitmq.ensure_rabbitmq_running, timings)
+    say("PostgreSQL and RabbitMQ running")
+    for service in SERVICES:
+        upgrade(service, local_database_url(f"alexandrite_{service}"))
+    say("databases migrated")
+    if options.tracing:
+        if options.trace_storage == "mysql":
+            _timed("mariadb", mariadb.ensure_mariadb_running, timings)
+            mariadb.ensure_mariadb_database(
+                "zipkin", "zipkin", ensure_secret(paths, ZIPKIN_PASSWORD_SECRET)
+            )
+            _timed("zipkin schema", lambda: ensure_zipkin_schema(paths), timings)
+        _timed("zipkin jar", lambda: ensure_zipkin_jar(paths), timings)
+        _timed("collector build", lambda: ensure_collector_binary(paths), timings)
+        say("Zipkin and the OpenTelemetry Collector ready to start")
+    supervisor = Supervisor(paths)
+    wanted = programs(paths, tls, options)
+    _timed("supervisor", lambda: supervisor.apply(wanted), timings)
+    started = time.monotonic()
+    waited = supervisor.wait_ready(wanted)
+    timings["processes ready"] = time.monotonic() - started
+    for name, seconds in waited.items():
+        _log.info("%s ready after %.1f s", name, seconds)
+    return timings
+
+
+def tear_down(everything: bool = False) -> None:
+    """Stop the supervised processes; with ``everything``, the system servers too."""
+    paths = Paths.from_env()
+    Supervisor(paths).shutdown()
+    if everything:
+        rabbitmq.stop_rabbitmq()
+        postgres.stop_postgres()
+        mariadb.stop_mariadb()
