@@ -57,9 +57,11 @@ class UnitOfWork:
     ) -> None:
         session = self.session
         try:
-            if session.in_transaction():
+            if exc_type is not None and session.in_transaction():
                 await session.rollback()
         finally:
+            # Closing without a commit rolls back too, but leaves what was read loaded (a
+            # rollback would expire it), so read-only use cases can return their objects.
             await session.close()
             self._session = None
 

@@ -50,7 +50,7 @@ class StackOptions:
     trace_storage: Literal["mysql", "mem"] = "mysql"
     # MES simulated printers
     printers: int = 4
-    failure_rate: float = 0.15
+    failure_rate: float = 0.2
     print_seconds_per_cm3: float = 0.05
     # Collector tail sampling: share of ordinary traces kept, and the slow-trace threshold.
     sampling_percentage: float = 100.0

@@ -20,6 +20,7 @@ from opentelemetry.trace import Link, SpanKind, StatusCode
 
 from alexandrite.common.messaging.broker import Broker
 from alexandrite.common.messaging.event import Event, MalformedEvent
+from alexandrite.common.messaging.keyed_locks import KeyedLocks
 from alexandrite.common.messaging.publisher import messaging_attributes
 from alexandrite.common.messaging.topology import EVENTS_EXCHANGE, QueueSpec, declare_queue
 from alexandrite.common.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -60,6 +61,7 @@ class EventConsumer:
         self._channel: AbstractRobustChannel | None = None
         self._consumer_tag: str | None = None
         self.paused = False
+        self._order_locks = KeyedLocks()
         broker.on_connected(self._start_consuming)
 
     @property
@@ -75,6 +77,23 @@ class EventConsumer:
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         headers = _string_headers(message.headers or {})
+        try:
+            event: Event | MalformedEvent = Event.from_body(message.body, trace_headers=headers)
+        except MalformedEvent as exc:
+            event = exc
+        order_id = event.order_id if isinstance(event, Event) else None
+        # Deliveries run concurrently (one task each, started in delivery order); the events of
+        # one order must take effect in the order they were published. Taking the order's lock
+        # before the first await keeps delivery order per order, and other orders run in parallel.
+        async with self._order_locks.hold(str(order_id) if order_id else None):
+            await self._handle(message, headers, event)
+
+    async def _handle(
+        self,
+        message: AbstractIncomingMessage,
+        headers: dict[str, str],
+        event: Event | MalformedEvent,
+    ) -> None:
         attempt = int(headers.get(ATTEMPT_HEADER, "1"))
         producer_context = propagate.extract(headers)
         producer_span = trace.get_current_span(producer_context).get_span_context()
@@ -97,22 +116,21 @@ class EventConsumer:
                     "messaging.rabbitmq.redelivered": bool(message.redelivered),
                 },
             ) as span:
-                await self._process(message, headers, attempt, span)
+                await self._process(message, event, headers, attempt, span)
         finally:
             otel_context.detach(token)
 
     async def _process(
         self,
         message: AbstractIncomingMessage,
+        event: Event | MalformedEvent,
         headers: dict[str, str],
         attempt: int,
         span: trace.Span,
     ) -> None:
-        try:
-            event = Event.from_body(message.body, trace_headers=headers)
-        except MalformedEvent as exc:
+        if isinstance(event, MalformedEvent):
             # It can never succeed: no retries, straight to the dead-letter queue.
-            await self._dead_letter(message, span, exc, attempt)
+            await self._dead_letter(message, span, event, attempt)
             return
         span.set_attributes(messaging_attributes(event, "process"))
         handler = self._handlers.get(event.routing_key)

@@ -1,0 +1,174 @@
+"""The ``alexandrite`` command: run the platform, watch it, and drive demo orders through it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import time
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from alexandrite.cli.demo import print_summary, run_demo
+from alexandrite.ops.paths import Paths
+
+app = typer.Typer(
+    help="Alexandrite: the 3D-printing order platform with end-to-end tracing.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+ZIPKIN_UI = "http://127.0.0.1:9411/zipkin/"
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    # Each readiness poll would be a line.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@app.command()
+def up(
+    automation: Annotated[
+        bool, typer.Option(help="CRM auto-approval and MES simulated printers")
+    ] = True,
+    tracing: Annotated[bool, typer.Option(help="OpenTelemetry, the Collector and Zipkin")] = True,
+    trace_storage: Annotated[
+        str, typer.Option(help="Zipkin storage: mysql (persistent) or mem (quick runs)")
+    ] = "mysql",
+    failure_rate: Annotated[float, typer.Option(help="share of simulated prints that fail")] = 0.2,
+    sampling_percentage: Annotated[
+        float, typer.Option(help="share of ordinary traces the Collector keeps (errors: all)")
+    ] = 100.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Install what is missing and start every server and service (idempotent)."""
+    from alexandrite.ops.stack import StackOptions, bring_up
+
+    _logging(verbose)
+    if trace_storage not in {"mysql", "mem"}:
+        raise typer.BadParameter("trace storage is mysql or mem")
+    started = time.monotonic()
+    options = StackOptions(
+        automation=automation,
+        tracing=tracing,
+        trace_storage=trace_storage,  # type: ignore[arg-type]
+        failure_rate=failure_rate,
+        sampling_percentage=sampling_percentage,
+    )
+    bring_up(options, say=lambda text: console.print(f"[green]✓[/green] {text}"))
+    elapsed = time.monotonic() - started
+    console.print(f"[bold green]Alexandrite is up[/bold green] in {elapsed:.0f} s")
+    _where_to_look(tracing)
+
+
+def _where_to_look(tracing: bool) -> None:
+    table = Table(title="Where to look", show_header=False)
+    table.add_row("Shop API", "http://127.0.0.1:8001/docs")
+    table.add_row("CRM API", "http://127.0.0.1:8002/docs")
+    table.add_row("MES API", "http://127.0.0.1:8003/docs")
+    table.add_row("3D file storage", "http://127.0.0.1:8004/docs")
+    table.add_row("RabbitMQ management", "http://127.0.0.1:15672/ (guest / guest)")
+    if tracing:
+        table.add_row("Zipkin (traces)", ZIPKIN_UI)
+        table.add_row("Collector health", "http://127.0.0.1:13133/")
+    table.add_row("Logs (JSON lines)", str(Paths.from_env().logs))
+    console.print(table)
+
+
+@app.command()
+def down(
+    everything: Annotated[
+        bool, typer.Option("--all", help="also stop PostgreSQL, RabbitMQ and MariaDB")
+    ] = False,
+) -> None:
+    """Stop the platform's processes."""
+    from alexandrite.ops.stack import tear_down
+
+    _logging(False)
+    tear_down(everything)
+    console.print("stopped")
+
+
+@app.command()
+def status() -> None:
+    """Show each process and whether it is ready."""
+    from alexandrite.ops.stack import SERVICE_PORTS
+    from alexandrite.ops.supervisor import Supervisor
+
+    processes = Supervisor(Paths.from_env()).status()
+    if not processes:
+        console.print("nothing is running: start with [bold]alexandrite up[/bold]")
+        raise typer.Exit(1)
+    table = Table(title="Alexandrite processes")
+    for column in ("process", "state", "pid", "uptime", "ready"):
+        table.add_column(column)
+    ready_urls = {name: f"http://127.0.0.1:{port}/ready" for name, port in SERVICE_PORTS.items()}
+    ready_urls |= {"zipkin": "http://127.0.0.1:9411/health", "otelcol": "http://127.0.0.1:13133/"}
+    with httpx.Client(timeout=2.0) as client:
+        for process in processes:
+            name = process["name"]
+            ready = "-"
+            if name in ready_urls:
+                try:
+                    ok = client.get(ready_urls[name]).status_code < 300
+                except httpx.HTTPError:
+                    ok = False
+                ready = "[green]yes[/green]" if ok else "[red]no[/red]"
+            uptime = process["now"] - process["start"] if process["statename"] == "RUNNING" else 0
+            table.add_row(
+                name, process["statename"], str(process["pid"] or "-"), f"{uptime}s", ready
+            )
+    console.print(table)
+
+
+@app.command()
+def logs(
+    service: Annotated[str, typer.Argument(help="shop, crm, mes, files, otelcol, zipkin")],
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n")] = 50,
+) -> None:
+    """Print a process's log (JSON lines carrying trace_id and span_id)."""
+    path = Paths.from_env().logs / f"{service}.log"
+    if not path.exists():
+        console.print(f"no log at {path}")
+        raise typer.Exit(1)
+    command = ["tail", f"-n{lines}", *(["-F"] if follow else []), str(path)]
+    raise typer.Exit(subprocess.call(command))
+
+
+@app.command()
+def demo(
+    orders: Annotated[int, typer.Option(help="how many orders to drive through")] = 20,
+    concurrency: Annotated[int, typer.Option(help="orders placed at once")] = 8,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for all to finish")] = 300.0,
+) -> None:
+    """Drive orders through the real APIs and print where they ended and how long it took."""
+    result = asyncio.run(
+        run_demo(orders, concurrency=concurrency, timeout_s=timeout, console=console)
+    )
+    tracing = os.environ.get("ALEXANDRITE_TRACING", "true") != "false"
+    print_summary(result, console, ZIPKIN_UI if tracing else None)
+    unfinished = [
+        order_id
+        for order_id, order in result.orders.items()
+        if order["status"] not in {"completed", "failed", "rejected", "cancelled"}
+    ]
+    if result.errors or unfinished:
+        console.print(f"[red]{len(unfinished)} orders did not finish in time[/red]")
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()
