@@ -23,7 +23,7 @@ from rich.table import Table
 
 from alexandrite.files.samples import SampleKind, sample_bytes
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DemoResult", "place_order", "print_summary", "run_demo", "wait_terminal"]
 
 TERMINAL = {"completed", "failed", "rejected", "cancelled"}
 
@@ -54,7 +54,7 @@ class DemoResult:
         return groups
 
 
-async def _place_order(
+async def place_order(
     client: httpx.AsyncClient, shop_url: str, index: int, samples: dict[SampleKind, bytes]
 ) -> str:
     kind = _ROTATION[index % len(_ROTATION)]
@@ -83,7 +83,7 @@ async def _place_order(
     return order_id
 
 
-async def _wait_terminal(
+async def wait_terminal(
     client: httpx.AsyncClient, shop_url: str, order_id: str, deadline: float
 ) -> dict[str, Any]:
     delay = 0.2
@@ -123,9 +123,9 @@ async def run_demo(
         async def one(index: int) -> None:
             try:
                 async with limit:
-                    order_id = await _place_order(client, shop_url, index, samples)
+                    order_id = await place_order(client, shop_url, index, samples)
                 progress.advance(placed)
-                order = await _wait_terminal(client, shop_url, order_id, deadline)
+                order = await wait_terminal(client, shop_url, order_id, deadline)
                 result.orders[order_id] = order
             except httpx.HTTPError as exc:
                 result.errors.append(f"order {index}: {exc}")

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alexandrite.common.errors import AppError
+from alexandrite.common.telemetry.http_details import record_problem
 
 __all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response"]
 
@@ -19,8 +20,13 @@ PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger(__name__)
 
 
-def problem_response(status: int, body: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(status_code=status, content=body, media_type=PROBLEM_JSON)
+def problem_response(
+    status: int, body: dict[str, Any], exc: BaseException | None = None
+) -> JSONResponse:
+    response = JSONResponse(status_code=status, content=body, media_type=PROBLEM_JSON)
+    if exc is not None:
+        record_problem(status, body, bytes(response.body), exc)
+    return response
 
 
 def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -35,7 +41,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, AppError)
         if exc.status >= 500:
             _log.error("request failed: %s", exc.detail)
-        return problem_response(exc.status, exc.to_problem(instance=request.url.path))
+        return problem_response(exc.status, exc.to_problem(instance=request.url.path), exc)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -51,6 +57,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 "instance": request.url.path,
                 "errors": errors,
             },
+            exc,
         )
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -64,6 +71,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 "detail": str(exc.detail),
                 "instance": request.url.path,
             },
+            exc,
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -77,6 +85,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 "detail": "the service hit an unexpected error; it has been logged",
                 "instance": request.url.path,
             },
+            exc,
         )
 
     app.add_exception_handler(AppError, on_app_error)

@@ -7,7 +7,9 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from alexandrite.common.errors import InvalidModel
+import httpx
+
+from alexandrite.common.errors import DependencyFailed, InvalidModel
 from alexandrite.common.http_client import ServiceClient, raise_for_problem
 
 __all__ = ["FilesClient"]
@@ -39,13 +41,18 @@ class FilesClient(ServiceClient):
         """Stream the model's content and check its sha256; returns its size in bytes."""
         digest = hashlib.sha256()
         size = 0
-        async with self.http.stream("GET", f"/api/v1/models/{model_id}/content") as response:
-            if not response.is_success:
-                await response.aread()
-                raise_for_problem(response, "model download")
-            async for chunk in response.aiter_bytes():
-                digest.update(chunk)
-                size += len(chunk)
+        try:
+            async with self.http.stream("GET", f"/api/v1/models/{model_id}/content") as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise_for_problem(response, "model download")
+                async for chunk in response.aiter_bytes():
+                    digest.update(chunk)
+                    size += len(chunk)
+        except httpx.TimeoutException as exc:
+            raise DependencyFailed(f"{self.service} did not answer in time (download)") from exc
+        except httpx.TransportError as exc:
+            raise DependencyFailed(f"{self.service} is unreachable (download): {exc}") from exc
         if digest.hexdigest() != expected_sha256:
             raise InvalidModel(
                 f"model {model_id} is corrupt: sha256 {digest.hexdigest()} "

@@ -34,7 +34,7 @@ def move_order(
     reason: str | None = None,
 ) -> None:
     """Change the order's status, append to its history with the causing trace, and trace it."""
-    old = order.status
+    old: str | None = order.status
     order.status = new
     order.reason = reason if reason is not None else order.reason
     span_context = trace.get_current_span().get_span_context()
@@ -80,9 +80,10 @@ class ShopHandlers:
         with order_scope(order_id):
             async with self._units_of_work() as uow:
                 now = datetime.now(UTC)
+                # No status yet: move_order gives the first one, so the history and the
+                # status-change event start from nothing, not from "created".
                 order = Order(
                     id=order_id,
-                    status=OrderStatus.CREATED,
                     material=request.material,
                     quantity=request.quantity,
                     notes=request.notes,

@@ -50,10 +50,14 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        if task is None:
+            return
+        # A cancel that lands just as a commit wakes the relay can be swallowed by
+        # asyncio.wait_for on Python 3.11: cancel until the task is really done.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1)
 
     async def pending(self) -> int:
         async with self._sessions() as session:

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from alexandrite import __version__
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.common.telemetry.exporters import ExportCounters, FilteringExporter
+from alexandrite.common.telemetry.http_details import BodySizeMiddleware
 from alexandrite.common.telemetry.order_context import OrderBaggageSpanProcessor
 
 __all__ = ["Telemetry"]
@@ -118,8 +119,14 @@ class Telemetry:
             return
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+        # Inside the server span: sizes are counted on it.
+        app.add_middleware(BodySizeMiddleware)
         FastAPIInstrumentor.instrument_app(
-            app, tracer_provider=self.provider, excluded_urls=_EXCLUDED_URLS
+            app,
+            tracer_provider=self.provider,
+            excluded_urls=_EXCLUDED_URLS,
+            # One span per ASGI message chunk adds dozens of spans and no story.
+            exclude_spans=["receive", "send"],
         )
 
     def instrument_database(self, engine: Any) -> None:

@@ -1,0 +1,1 @@
+"""MES API: production jobs (queue, start, complete, fail) and a simulated printer fleet."""

@@ -1,0 +1,42 @@
+"""MES settings (environment prefix ``MES_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from alexandrite.common.settings import ServiceSettings, local_database_url
+
+__all__ = ["Settings"]
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MES_", extra="ignore")
+
+    service_name: str = "mes-api"
+    port: int = 8003
+    database_url: str = Field(default_factory=lambda: local_database_url("alexandrite_mes"))
+    files_url: str = "http://127.0.0.1:8004"
+    files_timeout_s: float = 60.0
+    # The consumer queue; tests use their own so that they never steal a running MES's messages.
+    queue_name: str = "mes.events"
+
+    # Simulated printer fleet, for demos and load: off unless asked for.
+    simulate_printers: bool = False
+    printers: int = Field(default=4, ge=1, le=64)
+    print_seconds_per_cm3: float = Field(default=0.05, ge=0.0)
+    print_seconds_min: float = Field(default=0.2, ge=0.0)
+    print_seconds_max: float = Field(default=10.0, ge=0.0)
+    failure_rate: float = Field(default=0.1, ge=0.0, le=1.0)
+    # Set for reproducible runs: each printer draws from Random(failure_seed + its number).
+    failure_seed: int | None = None
+    poll_interval_s: float = Field(default=0.5, gt=0.0)
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> Settings:
+        if self.print_seconds_min > self.print_seconds_max:
+            raise ValueError("print_seconds_min must not exceed print_seconds_max")
+        return self
+
+    def printer_names(self) -> list[str]:
+        return [f"printer-{number}" for number in range(1, self.printers + 1)]

@@ -1,0 +1,34 @@
+"""The end-to-end tests talk to the platform that ``alexandrite up`` started (``make test`` does
+that first): the real services, RabbitMQ, the Collector and Zipkin."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+ENDPOINTS = {
+    "shop": "http://127.0.0.1:8001/ready",
+    "crm": "http://127.0.0.1:8002/ready",
+    "mes": "http://127.0.0.1:8003/ready",
+    "files": "http://127.0.0.1:8004/ready",
+    "zipkin": "http://127.0.0.1:9411/health",
+    "collector": "http://127.0.0.1:13133/",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def running_platform() -> None:
+    down = []
+    with httpx.Client(timeout=3) as client:
+        for name, url in ENDPOINTS.items():
+            try:
+                if client.get(url).status_code >= 300:
+                    down.append(name)
+            except httpx.HTTPError:
+                down.append(name)
+    if down:
+        pytest.fail(
+            f"the platform is not running ({', '.join(down)} down): start it with "
+            "`.venv/bin/alexandrite up` (make test does)",
+            pytrace=False,
+        )
