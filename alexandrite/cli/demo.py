@@ -28,7 +28,7 @@ __all__ = ["DemoResult", "place_order", "print_summary", "run_demo", "wait_termi
 TERMINAL = {"completed", "failed", "rejected", "cancelled"}
 
 # Mostly printable parts; the open cup is not watertight, so the CRM's policy rejects it.
-_ROTATION = [
+DEMO_ROTATION = [
     SampleKind.CUBE_STL,
     SampleKind.BALL_STL,
     SampleKind.TORUS_OBJ,
@@ -57,7 +57,7 @@ class DemoResult:
 async def place_order(
     client: httpx.AsyncClient, shop_url: str, index: int, samples: dict[SampleKind, bytes]
 ) -> str:
-    kind = _ROTATION[index % len(_ROTATION)]
+    kind = DEMO_ROTATION[index % len(DEMO_ROTATION)]
     created = await client.post(
         f"{shop_url}/api/v1/orders",
         json={
@@ -106,7 +106,7 @@ async def run_demo(
 ) -> DemoResult:
     console = console or Console()
     result = DemoResult()
-    samples = {kind: sample_bytes(kind) for kind in set(_ROTATION)}
+    samples = {kind: sample_bytes(kind) for kind in set(DEMO_ROTATION)}
     started = time.monotonic()
     deadline = started + timeout_s
     limit = asyncio.Semaphore(concurrency)

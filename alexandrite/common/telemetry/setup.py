@@ -58,6 +58,15 @@ def _otlp_exporter(settings: TelemetrySettings) -> SpanExporter:
     )
 
 
+def _instrument_http_clients(provider: TracerProvider) -> None:
+    """Every httpx client carries the trace context and baggage; idempotent."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    instrumentor = HTTPXClientInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(tracer_provider=provider)
+
+
 @dataclass
 class Telemetry:
     service_name: str
@@ -81,6 +90,7 @@ class Telemetry:
         if isinstance(installed, TracerProvider):
             # Several services in one process (the in-process test stack) share the provider
             # installed first; a process has only one global provider.
+            _instrument_http_clients(installed)
             return cls(service_name=service_name, enabled=True, provider=installed)
         resource = Resource.create(
             {
@@ -109,9 +119,7 @@ class Telemetry:
             )
         )
         trace.set_tracer_provider(provider)
-        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
-        HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+        _instrument_http_clients(provider)
         return telemetry
 
     def instrument_app(self, app: Any) -> None:
