@@ -40,15 +40,13 @@ class BodySizeMiddleware:
             nonlocal sent
             if message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+                if not message.get("more_body", False) and span.is_recording():
+                    # Before the last chunk leaves: the server span ends with it.
+                    span.set_attribute("http.request.body.size", received)
+                    span.set_attribute("http.response.body.size", sent)
             await send(message)
 
-        try:
-            await self.app(scope, counting_receive, counting_send)
-        finally:
-            if span.is_recording():
-                span.set_attribute("http.request.body.size", received)
-                span.set_attribute("http.response.body.size", sent)
-
+        await self.app(scope, counting_receive, counting_send)
 
 def record_problem(status: int, body: dict[str, Any], raw: bytes, exc: BaseException) -> None:
     """Put an error answer on the current span: its problem body, its type, and for a 5xx the

@@ -73,6 +73,8 @@ class Telemetry:
     enabled: bool
     provider: TracerProvider | None = None
     counters: ExportCounters = field(default_factory=ExportCounters)
+    # False when the provider was installed by someone else (tests): not ours to shut down.
+    owns_provider: bool = True
     _instrumented: list[Any] = field(default_factory=list)
 
     @classmethod
@@ -91,7 +93,9 @@ class Telemetry:
             # Several services in one process (the in-process test stack) share the provider
             # installed first; a process has only one global provider.
             _instrument_http_clients(installed)
-            return cls(service_name=service_name, enabled=True, provider=installed)
+            return cls(
+                service_name=service_name, enabled=True, provider=installed, owns_provider=False
+            )
         resource = Resource.create(
             {
                 "service.name": service_name,
@@ -148,5 +152,5 @@ class Telemetry:
         )
 
     def shutdown(self) -> None:
-        if self.provider is not None:
+        if self.provider is not None and self.owns_provider:
             self.provider.shutdown()
