@@ -7,13 +7,9 @@ ports, so it never clashes with a local-mode Collector on the default ports.
 
 from __future__ import annotations
 
-import os
-import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -31,6 +27,12 @@ from alexandrite.ops.collector import (
     validate_collector_config,
 )
 from alexandrite.ops.paths import Paths
+from tests.support.collector import (
+    RunningCollector,
+    free_port,
+    make_ca_and_server_cert,
+    running_collector,
+)
 
 # The first test pays for a cold build of the Collector (several minutes on 2 cores).
 pytestmark = pytest.mark.timeout(40 * 60)
@@ -66,55 +68,6 @@ TRACE = {
 }
 
 
-@dataclass(frozen=True)
-class RunningCollector:
-    settings: CollectorSettings
-    ca_file: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def _make_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1 and localhost that it signed."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
-    _openssl(
-        "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
-        "-subj", "/CN=Alexandrite test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=directory,
-    )  # fmt: skip
-    _openssl(
-        "req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
-        cwd=directory,
-    )  # fmt: skip
-    (directory / "server.ext").write_text(
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-        "basicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature\n"
-        "extendedKeyUsage=serverAuth\n"
-        "subjectKeyIdentifier=hash\n"
-        "authorityKeyIdentifier=keyid,issuer\n",
-        encoding="utf-8",
-    )
-    _openssl(
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "server.ext",
-        cwd=directory,
-    )  # fmt: skip
-    return directory / "ca.crt", directory / "server.crt", directory / "server.key"
-
-
 @pytest.fixture(scope="session")
 def collector_binary() -> Path:
     return ensure_collector_binary(Paths.from_env())
@@ -128,18 +81,18 @@ def test_paths(tmp_path: Path) -> Paths:
 
 @pytest.fixture
 def settings(test_paths: Paths) -> CollectorSettings:
-    ca, cert, key = _make_ca_and_server_cert(test_paths.tls)
+    ca, cert, key = make_ca_and_server_cert(test_paths.tls)
     token_file = test_paths.secrets / "collector-token"
     token_file.write_text(TOKEN + "\n", encoding="utf-8")
     token_file.chmod(0o600)
     return CollectorSettings(
-        otlp_grpc_port=_free_port(),
-        otlp_http_port=_free_port(),
-        spanmetrics_port=_free_port(),
-        metrics_port=_free_port(),
-        health_port=_free_port(),
+        otlp_grpc_port=free_port(),
+        otlp_http_port=free_port(),
+        spanmetrics_port=free_port(),
+        metrics_port=free_port(),
+        health_port=free_port(),
         # Nothing listens there: the exporter queues and retries without blocking anything.
-        zipkin_endpoint=f"http://127.0.0.1:{_free_port()}/api/v2/spans",
+        zipkin_endpoint=f"http://127.0.0.1:{free_port()}/api/v2/spans",
         tls_cert_file=cert,
         tls_key_file=key,
         tls_ca_file=ca,
@@ -151,45 +104,8 @@ def settings(test_paths: Paths) -> CollectorSettings:
 def collector(
     collector_binary: Path, test_paths: Paths, settings: CollectorSettings
 ) -> Iterator[RunningCollector]:
-    program = collector_program(test_paths, settings, binary=collector_binary)
-    log_path = test_paths.logs / "otelcol.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            program.command,
-            env={**os.environ, **program.environment},
-            cwd=program.directory,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        assert program.ready_url is not None
-        _wait_for_health(program.ready_url, process, log_path, program.start_timeout)
-        assert settings.tls_ca_file is not None
-        yield RunningCollector(settings=settings, ca_file=settings.tls_ca_file)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def _wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the Collector exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(
-        f"the Collector's health check did not answer within {timeout} s:\n{log.read_text()}"
-    )
+    with running_collector(collector_binary, test_paths, settings) as running:
+        yield running
 
 
 def _https_post(running: RunningCollector, token: str) -> httpx.Response:
