@@ -29,6 +29,7 @@ from alexandrite.ops.zipkin import (
 from alexandrite.ops.zipkin import (
     ensure_zipkin_jar,
     ensure_zipkin_schema,
+    retention_program,
     zipkin_program,
 )
 
@@ -55,6 +56,8 @@ class StackOptions:
     # Collector tail sampling: share of ordinary traces kept, and the slow-trace threshold.
     sampling_percentage: float = 100.0
     latency_threshold_ms: int = 1000
+    # Days of traces kept in MariaDB (a job purges older ones every hour).
+    retention_days: int = 7
 
 
 def _telemetry_environment(paths: Paths, tls: TlsMaterial, options: StackOptions) -> dict[str, str]:
@@ -113,6 +116,8 @@ def programs(paths: Paths, tls: TlsMaterial, options: StackOptions) -> list[Prog
             collector_program(paths, collector),
             zipkin_program(paths, options.trace_storage),
         ]
+        if options.trace_storage == "mysql":
+            result.append(retention_program(options.retention_days))
     return result
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from alexandrite.ops.zipkin.database import PASSWORD_SECRET, ZipkinDatabase
 from alexandrite.ops.zipkin.errors import ZipkinError
 from alexandrite.ops.zipkin.jar import ZIPKIN_VERSION, ensure_zipkin_jar, zipkin_jar_path
-from alexandrite.ops.zipkin.program import ZIPKIN_PORT, zipkin_program
+from alexandrite.ops.zipkin.program import ZIPKIN_PORT, retention_program, zipkin_program
 from alexandrite.ops.zipkin.retention import purge_old_traces
 from alexandrite.ops.zipkin.schema import ensure_zipkin_schema, zipkin_mysql_schema
 
@@ -31,6 +31,7 @@ __all__ = [
     "ensure_zipkin_jar",
     "ensure_zipkin_schema",
     "purge_old_traces",
+    "retention_program",
     "zipkin_jar_path",
     "zipkin_mysql_schema",
     "zipkin_program",

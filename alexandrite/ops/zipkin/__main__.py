@@ -1,10 +1,12 @@
-"""Command line: `python -m alexandrite.ops.zipkin purge --days 30` (also: `jar`, `schema`)."""
+"""Command line: `python -m alexandrite.ops.zipkin purge --days 30` (also: `jar`, `schema`,
+and `retention --days 7 --every 3600`, the supervised job that purges once an interval)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import time
 
 from alexandrite.ops.paths import Paths
 from alexandrite.ops.zipkin.database import ZipkinDatabase
@@ -27,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     purge = commands.add_parser("purge", help="delete traces older than --days from MariaDB")
     purge.add_argument("--days", type=_positive, required=True)
     purge.add_argument("--batch-size", type=_positive, default=1000)
+    retention = commands.add_parser("retention", help="purge every --every seconds, forever")
+    retention.add_argument("--days", type=_positive, required=True)
+    retention.add_argument("--every", type=_positive, default=3600)
     commands.add_parser("jar", help="fetch the Zipkin jar if needed and print its path")
     commands.add_parser("schema", help="create the missing Zipkin tables in MariaDB")
     args = parser.parse_args(argv)
@@ -46,12 +51,27 @@ def _run(args: argparse.Namespace, paths: Paths) -> int:
             args.days, ZipkinDatabase.local(paths), batch_size=args.batch_size
         )
         print(f"deleted {deleted} rows")
+    elif args.command == "retention":
+        _retention_forever(args.days, args.every, ZipkinDatabase.local(paths))
     elif args.command == "jar":
         print(ensure_zipkin_jar(paths))
     else:
         created = ensure_zipkin_schema(paths)
         print("created " + (", ".join(created) if created else "nothing: all tables exist"))
     return 0
+
+
+def _retention_forever(days: int, every_s: int, db: ZipkinDatabase) -> None:
+    log = logging.getLogger("alexandrite.ops.zipkin.retention")
+    while True:
+        started = time.monotonic()
+        try:
+            deleted = purge_old_traces(days, db)
+            log.info("retention: deleted %d rows older than %d days", deleted, days)
+        except ZipkinError as exc:
+            # MariaDB may be restarting: try again at the next interval rather than exit.
+            log.warning("retention: purge failed: %s", exc)
+        time.sleep(max(1.0, every_s - (time.monotonic() - started)))
 
 
 if __name__ == "__main__":

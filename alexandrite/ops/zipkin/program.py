@@ -14,6 +14,7 @@ out of memory exits, so the supervisor restarts it instead of leaving it half-al
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +23,7 @@ from alexandrite.ops.program import Program
 from alexandrite.ops.zipkin.database import ZipkinDatabase
 from alexandrite.ops.zipkin.jar import zipkin_jar_path
 
-__all__ = ["JVM_FLAGS", "ZIPKIN_PORT", "zipkin_program"]
+__all__ = ["JVM_FLAGS", "ZIPKIN_PORT", "retention_program", "zipkin_program"]
 
 ZIPKIN_PORT = 9411
 JVM_FLAGS = ("-Xms256m", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError")
@@ -81,4 +82,16 @@ def zipkin_program(
         start_timeout=120.0,
         # Before the Collector (30), which exports to it.
         priority=20,
+    )
+
+
+def retention_program(days: int, every_s: int = 3600) -> Program:
+    """The job that keeps MariaDB to ``days`` of traces (Zipkin has no retention of its own)."""
+    return Program(
+        name="zipkin-retention",
+        command=[
+            sys.executable, "-m", "alexandrite.ops.zipkin", "retention",
+            "--days", str(days), "--every", str(every_s),
+        ],
+        priority=90,
     )
