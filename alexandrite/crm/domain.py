@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from enum import StrEnum
 from typing import Any
 
 from alexandrite.common.errors import Conflict, InvalidModel
+from alexandrite.common.order_status import TERMINAL, OrderStatus, can_cancel, is_forward
 
 __all__ = [
     "AUTO_APPROVAL",
@@ -34,46 +34,8 @@ NOT_WATERTIGHT = "the model is not watertight, so it cannot be printed as a soli
 _CENTS = Decimal("0.01")
 
 
-class ReviewStatus(StrEnum):
-    SUBMITTED = "submitted"
-    IN_REVIEW = "in_review"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    QUEUED = "queued"
-    IN_PRODUCTION = "in_production"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-TERMINAL = frozenset(
-    {ReviewStatus.REJECTED, ReviewStatus.COMPLETED, ReviewStatus.FAILED, ReviewStatus.CANCELLED}
-)
-
-# Position along the way. Events from the MES and the Shop may arrive out of order, and an order
-# only ever moves forward: a late "queued" after "in_production" changes nothing.
-_RANK = {
-    ReviewStatus.SUBMITTED: 1,
-    ReviewStatus.IN_REVIEW: 2,
-    ReviewStatus.APPROVED: 3,
-    ReviewStatus.QUEUED: 4,
-    ReviewStatus.IN_PRODUCTION: 5,
-    ReviewStatus.REJECTED: 9,
-    ReviewStatus.COMPLETED: 9,
-    ReviewStatus.FAILED: 9,
-    ReviewStatus.CANCELLED: 9,
-}
-
-
-def is_forward(current: ReviewStatus, new: ReviewStatus) -> bool:
-    """Whether a review in ``current`` may move to ``new`` when another service says so."""
-    if current in TERMINAL:
-        return False
-    return _RANK[new] > _RANK[current]
-
-
-def can_cancel(current: ReviewStatus) -> bool:
-    return current not in TERMINAL
+# The CRM follows the order through the same statuses, from "submitted" on.
+ReviewStatus = OrderStatus
 
 
 class Unpriceable(InvalidModel):

@@ -1,54 +1,11 @@
-"""The order as the customer sees it: statuses and the transitions allowed between them.
+"""The order as the customer sees it: its statuses and the moves allowed between them.
 
-No I/O here. The status names and the transitions are the contract of DESIGN.md §2.
+The Shop owns the order; the statuses and their rules are the shared contract in
+``alexandrite.common.order_status``.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from alexandrite.common.order_status import TERMINAL, OrderStatus, can_cancel, is_forward
 
 __all__ = ["TERMINAL", "OrderStatus", "can_cancel", "is_forward"]
-
-
-class OrderStatus(StrEnum):
-    CREATED = "created"
-    SUBMITTED = "submitted"
-    IN_REVIEW = "in_review"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    QUEUED = "queued"
-    IN_PRODUCTION = "in_production"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-TERMINAL = frozenset(
-    {OrderStatus.REJECTED, OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED}
-)
-
-# Position along the way; events from other services may arrive out of order, and an order
-# only ever moves forward (a late "queued" after "in_production" changes nothing).
-_RANK = {
-    OrderStatus.CREATED: 0,
-    OrderStatus.SUBMITTED: 1,
-    OrderStatus.IN_REVIEW: 2,
-    OrderStatus.APPROVED: 3,
-    OrderStatus.REJECTED: 9,
-    OrderStatus.QUEUED: 4,
-    OrderStatus.IN_PRODUCTION: 5,
-    OrderStatus.COMPLETED: 9,
-    OrderStatus.FAILED: 9,
-    OrderStatus.CANCELLED: 9,
-}
-
-
-def is_forward(current: OrderStatus, new: OrderStatus) -> bool:
-    """Whether an order in ``current`` may move to ``new`` when another service says so."""
-    if current in TERMINAL:
-        return False
-    return _RANK[new] > _RANK[current]
-
-
-def can_cancel(current: OrderStatus) -> bool:
-    return current not in TERMINAL
