@@ -1,0 +1,140 @@
+"""Writing and reading the audit log (table ``audit_log``, chained as ``audit_chain`` says).
+
+Appends are serialised by a transaction-scoped advisory lock, so the previous row read under the
+lock is really the last one, even with several gateway processes and the CLI writing at once.
+Every entry is also logged as JSON (logger ``alexandrite.audit``) for log shipping.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alexandrite.gateway.audit_chain import GENESIS, ChainReport, ChainVerifier, row_hash
+from alexandrite.gateway.store import AuditRow
+
+__all__ = ["AuditEntry", "AuditLog", "row_dict"]
+
+_log = logging.getLogger("alexandrite.audit")
+# pg_advisory_xact_lock key for audit appends ("alxa" in ASCII).
+_LOCK_KEY = 0x616C7861
+_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    action: str
+    result: str
+    status_code: int | None = None
+    actor: str | None = None
+    role: str | None = None
+    method: str | None = None
+    path: str | None = None
+    trace_id: str | None = None
+    order_id: str | None = None
+    client: str | None = None
+    user_agent: str | None = None
+    detail: str | None = None
+
+
+def row_dict(row: AuditRow) -> dict[str, Any]:
+    return {column.name: getattr(row, column.name) for column in AuditRow.__table__.columns}
+
+
+def _truncate(entry: AuditEntry) -> dict[str, Any]:
+    limits = {"actor": 64, "role": 128, "action": 64, "method": 16, "trace_id": 32,
+              "order_id": 64, "result": 32, "client": 64}
+    values = asdict(entry)
+    for name, limit in limits.items():
+        if isinstance(values[name], str):
+            values[name] = values[name][:limit]
+    for name in ("path", "user_agent", "detail"):
+        if isinstance(values[name], str):
+            values[name] = values[name][:2000]
+    return values
+
+
+class AuditLog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def append(self, entry: AuditEntry) -> AuditRow:
+        """Write one entry (committed when this returns) and log it."""
+        values = _truncate(entry)
+        async with self._sessions() as session, session.begin():
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            last = (
+                await session.execute(
+                    select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)
+                )
+            ).first()
+            seq, prev_hash = (last[0] + 1, last[1]) if last is not None else (1, GENESIS)
+            # Microseconds: what PostgreSQL keeps, so the hash reads back the same.
+            values |= {"seq": seq, "at": datetime.now(UTC), "prev_hash": prev_hash}
+            values["hash"] = row_hash(values)
+            row = AuditRow(**values)
+            session.add(row)
+        _log.info(
+            "audit %s %s", entry.action, entry.result,
+            extra={"audit": {**values, "at": values["at"].isoformat()}},
+        )
+        return row
+
+    async def rows(self, after_seq: int = 0) -> AsyncIterator[AuditRow]:
+        """Every row after `after_seq`, in order, read in batches."""
+        last = after_seq
+        while True:
+            async with self._sessions() as session:
+                batch = list(
+                    (
+                        await session.scalars(
+                            select(AuditRow)
+                            .where(AuditRow.seq > last)
+                            .order_by(AuditRow.seq)
+                            .limit(_BATCH)
+                        )
+                    ).all()
+                )
+            for row in batch:
+                yield row
+            if len(batch) < _BATCH:
+                return
+            last = batch[-1].seq
+
+    async def tail(self, count: int) -> list[AuditRow]:
+        async with self._sessions() as session:
+            rows = (
+                await session.scalars(select(AuditRow).order_by(AuditRow.seq.desc()).limit(count))
+            ).all()
+        return list(reversed(rows))
+
+    async def verify(self, anchor: tuple[int, str] | None = None) -> ChainReport:
+        """Check the whole chain; with `anchor` (seq, hash), also that this row still is."""
+        verifier = ChainVerifier()
+        anchored: str | None = None
+        async for row in self.rows():
+            values = row_dict(row)
+            verifier.feed([values])
+            if verifier.broken:
+                break
+            if anchor is not None and row.seq == anchor[0]:
+                anchored = row.hash
+        report = verifier.report()
+        if report.ok and anchor is not None and anchored != anchor[1]:
+            found = "missing" if anchored is None else f"hash {anchored}"
+            return ChainReport(
+                ok=False,
+                rows=report.rows,
+                head_seq=report.head_seq,
+                head_hash=report.head_hash,
+                broken_seq=anchor[0],
+                reason=f"the anchored row is {found}, expected hash {anchor[1]} "
+                "(rows deleted at the end, or the chain rewritten)",
+            )
+        return report

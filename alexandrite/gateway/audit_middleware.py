@@ -1,0 +1,171 @@
+"""Writes the audit row of every request to the tracing system, before its response leaves.
+
+A pure ASGI middleware: it holds back the response's first message (``http.response.start``)
+until the row, with the final status code, is committed. If the audit log cannot be written the
+client gets 503 instead of the response: no access without its record (fail closed). Routes
+fill in who asked and why they were refused through ``audit_context(request)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from alexandrite.gateway.audit_log import AuditEntry, AuditLog
+
+__all__ = ["AuditContext", "AuditMiddleware", "audit_context", "audited_action"]
+
+_log = logging.getLogger(__name__)
+_KEY = "alexandrite.audit"
+_TRACE_ID = re.compile(r"/traces?/([0-9a-fA-F]{16,32})(?:$|[/?])")
+_ORDER_IN_QUERY = re.compile(r"order\.id=([0-9a-fA-F-]{36})")
+_ORDER_IN_PATH = re.compile(r"/orders/([0-9a-fA-F-]{36})(?:$|/)")
+
+
+@dataclass
+class AuditContext:
+    actor: str | None = None
+    role: str | None = None
+    result: str | None = None
+    detail: str | None = None
+    order_id: str | None = None
+
+
+def audit_context(request: Request) -> AuditContext:
+    context = request.scope.get(_KEY)
+    if not isinstance(context, AuditContext):
+        context = AuditContext()
+        request.scope[_KEY] = context
+    return context
+
+
+def audited_action(method: str, path: str) -> str | None:
+    """The audit action of a request, or None for requests that are not audited."""
+    if path == "/zipkin" or path.startswith("/zipkin/"):
+        return "zipkin.api" if path.startswith("/zipkin/api/") else "zipkin.ui"
+    if path.startswith("/api/v1/orders/") or path.startswith("/orders/"):
+        return "journey"
+    if path == "/auth/login" and method == "POST":
+        return "login"
+    if path == "/auth/logout":
+        return "logout"
+    if path.startswith("/api/v1/audit"):
+        return "audit.read"
+    return None
+
+
+def _result(status: int) -> str:
+    if status < 400:
+        return "allowed"
+    if status in (401, 403):
+        return "denied"
+    if status == 429:
+        return "rate_limited"
+    return "error"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class AuditMiddleware:
+    def __init__(self, app: ASGIApp, audit_log: Callable[[], AuditLog]) -> None:
+        self.app = app
+        self.audit_log = audit_log
+
+    def _entry(self, scope: Scope, action: str, status: int) -> AuditEntry:
+        context: AuditContext = scope[_KEY]
+        path: str = scope["path"]
+        query = scope.get("query_string", b"").decode("latin-1")
+        full_path = f"{path}?{query}" if query else path
+        trace = _TRACE_ID.search(path)
+        order = _ORDER_IN_PATH.search(path) or _ORDER_IN_QUERY.search(unquote(query))
+        if order is None and query:
+            values = parse_qs(query).get("order_id")
+            order = _ORDER_IN_QUERY.search(f"order.id={values[0]}") if values else None
+        client = scope.get("client")
+        return AuditEntry(
+            action=action,
+            result=context.result or _result(status),
+            status_code=status,
+            actor=context.actor,
+            role=context.role,
+            method=scope.get("method"),
+            path=full_path,
+            trace_id=trace.group(1).lower() if trace else None,
+            order_id=context.order_id or (order.group(1).lower() if order else None),
+            client=client[0] if client else None,
+            user_agent=_header(scope, b"user-agent"),
+            detail=context.detail,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        action = audited_action(scope["method"], scope["path"])
+        if action is None:
+            await self.app(scope, receive, send)
+            return
+        scope[_KEY] = AuditContext()
+        state: dict[str, Any] = {"started": False, "refused": False}
+
+        async def write(status: int) -> bool:
+            try:
+                await self.audit_log().append(self._entry(scope, action, status))
+            except Exception:
+                _log.exception("the audit log could not be written: refusing the request")
+                return False
+            return True
+
+        async def audited_send(message: Message) -> None:
+            if state["refused"]:
+                return
+            if message["type"] == "http.response.start":
+                state["started"] = True
+                if not await write(int(message["status"])):
+                    state["refused"] = True
+                    await _unavailable(send)
+                    return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, audited_send)
+        except Exception:
+            if not state["started"]:
+                # The error handler outside this middleware answers 500: record that.
+                await write(500)
+            raise
+
+
+async def _unavailable(send: Send) -> None:
+    body = json.dumps(
+        {
+            "type": "https://alexandrite.example/problems/audit-unavailable",
+            "title": "Audit log unavailable",
+            "status": 503,
+            "detail": "access is refused while the audit log cannot be written",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,50 @@
+"""The gateway as a supervised program, and what it needs before it starts."""
+
+from __future__ import annotations
+
+import sys
+
+from alexandrite.ops.paths import REPO_ROOT, Paths
+from alexandrite.ops.program import Program
+from alexandrite.ops.tls import TlsMaterial
+
+__all__ = ["GATEWAY_PORT", "gateway_program"]
+
+GATEWAY_PORT = 8443
+
+
+def gateway_program(
+    paths: Paths,
+    tls: TlsMaterial,
+    *,
+    port: int = GATEWAY_PORT,
+    zipkin_url: str = "http://127.0.0.1:9411",
+    shop_url: str = "http://127.0.0.1:8001",
+    environment: dict[str, str] | None = None,
+) -> Program:
+    """https://127.0.0.1:`port`, with the local CA's server certificate.
+
+    `environment` adds variables (the stack's telemetry settings). The database must have been
+    migrated and ``prepare_gateway`` run (the application role and its grants).
+    """
+    return Program(
+        name="gateway",
+        command=[sys.executable, "-m", "alexandrite.gateway"],
+        environment={
+            "ALEXANDRITE_STATE_DIR": str(paths.state),
+            "PYTHONUNBUFFERED": "1",
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_TLS_CERT_FILE": str(tls.server_cert),
+            "GATEWAY_TLS_KEY_FILE": str(tls.server_key),
+            "GATEWAY_TLS_CA_FILE": str(tls.ca_cert),
+            "GATEWAY_ZIPKIN_URL": zipkin_url,
+            "GATEWAY_SHOP_URL": shop_url,
+            **(environment or {}),
+        },
+        directory=REPO_ROOT,
+        ready_url=f"https://127.0.0.1:{port}/ready",
+        start_timeout=60.0,
+        priority=70,
+    )
+
+

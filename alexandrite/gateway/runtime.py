@@ -1,0 +1,76 @@
+"""What the gateway process holds while it runs, built by the app's lifespan."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+
+from alexandrite.common.db import Database
+from alexandrite.gateway.accounts import Accounts
+from alexandrite.gateway.audit_log import AuditLog
+from alexandrite.gateway.journey import JourneyBuilder
+from alexandrite.gateway.login_limits import LoginLimits
+from alexandrite.gateway.settings import Settings
+from alexandrite.gateway.zipkin_proxy import ZipkinProxy
+
+__all__ = ["GatewayRuntime", "RuntimeDep", "get_runtime"]
+
+
+@dataclass
+class GatewayRuntime:
+    settings: Settings
+    database: Database
+    accounts: Accounts
+    audit: AuditLog
+    limits: LoginLimits
+    journeys: JourneyBuilder
+    proxy: ZipkinProxy
+    zipkin: httpx.AsyncClient
+    shop: httpx.AsyncClient
+
+    @classmethod
+    def build(cls, settings: Settings) -> GatewayRuntime:
+        database = Database.connect(settings.database_url, settings.db_pool_size)
+        verify: ssl.SSLContext | bool = True
+        if settings.zipkin_url.startswith("https"):
+            verify = ssl.create_default_context(cafile=str(settings.tls_ca_file))
+        zipkin = httpx.AsyncClient(
+            base_url=settings.zipkin_url,
+            verify=verify,
+            timeout=httpx.Timeout(30.0, connect=3.0),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
+        shop = httpx.AsyncClient(base_url=settings.shop_url, timeout=httpx.Timeout(10, connect=3))
+        return cls(
+            settings=settings,
+            database=database,
+            accounts=Accounts(database.sessions),
+            audit=AuditLog(database.sessions),
+            limits=LoginLimits(
+                database.sessions,
+                window_s=settings.login_window_s,
+                max_per_user=settings.max_failures_per_user,
+                max_per_address=settings.max_failures_per_address,
+            ),
+            journeys=JourneyBuilder(shop, zipkin, settings.journey_lookback_ms),
+            proxy=ZipkinProxy(zipkin),
+            zipkin=zipkin,
+            shop=shop,
+        )
+
+    async def close(self) -> None:
+        await self.zipkin.aclose()
+        await self.shop.aclose()
+        await self.database.close()
+
+
+def get_runtime(request: Request) -> GatewayRuntime:
+    runtime: GatewayRuntime = request.app.state.gateway
+    return runtime
+
+
+RuntimeDep = Annotated[GatewayRuntime, Depends(get_runtime)]

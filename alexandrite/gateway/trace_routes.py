@@ -1,0 +1,72 @@
+"""The tracing system behind the gateway, for the ``support`` role only: the Zipkin UI and API,
+and the order journey (JSON and page). The audit log's tail is for ``admin``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from alexandrite.common.errors import InvalidInput
+from alexandrite.gateway.access import require_role
+from alexandrite.gateway.audit_log import row_dict
+from alexandrite.gateway.audit_middleware import audit_context
+from alexandrite.gateway.pages import journey_page
+from alexandrite.gateway.principal import ADMIN, SUPPORT
+from alexandrite.gateway.runtime import RuntimeDep
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.api_route("/zipkin", methods=["GET", "HEAD"], include_in_schema=False)
+async def zipkin_root(request: Request, runtime: RuntimeDep) -> Response:
+    await require_role(request, runtime.accounts, SUPPORT)
+    return RedirectResponse("/zipkin/", status_code=307)
+
+
+@router.api_route(
+    "/zipkin/{path:path}",
+    methods=["GET", "HEAD"],
+    summary="The Zipkin UI and API (support only), proxied to Zipkin",
+)
+async def zipkin(request: Request, runtime: RuntimeDep, path: str) -> Response:
+    await require_role(request, runtime.accounts, SUPPORT)
+    return await runtime.proxy.forward(request)
+
+
+@router.get("/api/v1/orders/{order_id}/journey", summary="The order's journey (support only)")
+async def journey(request: Request, runtime: RuntimeDep, order_id: uuid.UUID) -> dict[str, Any]:
+    await require_role(request, runtime.accounts, SUPPORT)
+    audit_context(request).order_id = str(order_id)
+    return await runtime.journeys.journey(order_id)
+
+
+@router.get("/orders/lookup", include_in_schema=False)
+async def lookup(
+    request: Request, runtime: RuntimeDep, order_id: Annotated[str, Query(max_length=64)]
+) -> Response:
+    await require_role(request, runtime.accounts, SUPPORT)
+    try:
+        parsed = uuid.UUID(order_id.strip())
+    except ValueError as exc:
+        raise InvalidInput(f"not an order id: {order_id}") from exc
+    return RedirectResponse(f"/orders/{parsed}", status_code=303)
+
+
+@router.get("/orders/{order_id}", response_class=HTMLResponse, include_in_schema=False)
+async def journey_html(request: Request, runtime: RuntimeDep, order_id: uuid.UUID) -> HTMLResponse:
+    principal = await require_role(request, runtime.accounts, SUPPORT)
+    audit_context(request).order_id = str(order_id)
+    return HTMLResponse(journey_page(await runtime.journeys.journey(order_id), principal))
+
+
+@router.get("/api/v1/audit", summary="The newest audit entries (admin only)")
+async def audit_tail(
+    request: Request, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
+    await require_role(request, runtime.accounts, ADMIN)
+    return [row_dict(row) for row in await runtime.audit.tail(limit)]
