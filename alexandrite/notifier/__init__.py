@@ -1,0 +1,1 @@
+"""The notifier: receives Alertmanager's webhooks, stores them and delivers them to channels."""
