@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 ORDERS ?= 20
 
-.PHONY: setup up demo down status test test-unit lint diagrams clean
+.PHONY: setup up demo down status test test-unit lint diagrams clean bench
 
 setup: $(VENV)/.installed
 
@@ -33,7 +33,9 @@ test-unit: setup
 	$(BIN)/pytest tests/unit
 
 # Everything: lint, then the whole suite against the real servers (started by `up`).
+# Debian's Chromium drives the browser tests (no browser download).
 test: setup lint
+	$(BIN)/python -c "from alexandrite.ops.apt import ensure_apt_packages as e; e(['chromium'])"
 	$(BIN)/alexandrite up
 	$(BIN)/pytest
 
@@ -43,3 +45,7 @@ diagrams:
 clean:
 	-$(BIN)/alexandrite down
 	rm -rf var
+
+# Benchmarks of tracing's cost and the pipeline's capacity (docs/performance.md), ~15 min.
+bench: up
+	$(BIN)/python -m bench

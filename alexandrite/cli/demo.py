@@ -177,10 +177,12 @@ def print_summary(result: DemoResult, console: Console, trace_ui: str | None) ->
         console.print(f"[red]error:[/red] {error}")
     failed = groups.get("failed", []) + groups.get("rejected", [])
     if trace_ui and failed:
-        console.print("\nTraces of the orders that did not complete:")
+        console.print("\nThe orders that did not complete, their journey and their traces:")
         for order_id in failed:
             reason = result.orders[order_id].get("reason") or ""
-            console.print(f"  {order_id}  {reason}")
-            console.print(f"    {trace_ui}?annotationQuery=order.id%3D{order_id}&lookback=86400000")
-
-
+            console.print(f"  {order_id}  [yellow]{reason}[/yellow]")
+            console.print(f"    journey: {trace_ui}orders/{order_id}")
+            console.print(
+                f"    Zipkin:  {trace_ui}zipkin/?annotationQuery=order.id%3D{order_id}"
+                "&lookback=86400000"
+            )

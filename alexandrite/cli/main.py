@@ -15,7 +15,10 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from alexandrite.cli import faults
 from alexandrite.cli.demo import print_summary, run_demo
+from alexandrite.cli.security import audit_app, tokens_app, users_app
+from alexandrite.gateway.bootstrap import DEMO_PASSWORD_SECRET
 from alexandrite.ops.paths import Paths
 
 app = typer.Typer(
@@ -23,9 +26,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
+app.add_typer(faults.app, name="faults")
 console = Console()
 
 ZIPKIN_UI = "http://127.0.0.1:9411/zipkin/"
+GATEWAY = "https://127.0.0.1:8443/"
 
 
 def _logging(verbose: bool) -> None:
@@ -51,6 +59,9 @@ def up(
     sampling_percentage: Annotated[
         float, typer.Option(help="share of ordinary traces the Collector keeps (errors: all)")
     ] = 100.0,
+    alert_profile: Annotated[
+        str, typer.Option(help="alert limits: production, or test (30 s order limits)")
+    ] = "production",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Install what is missing and start every server and service (idempotent)."""
@@ -59,6 +70,8 @@ def up(
     _logging(verbose)
     if trace_storage not in {"mysql", "mem"}:
         raise typer.BadParameter("trace storage is mysql or mem")
+    if alert_profile not in {"production", "test"}:
+        raise typer.BadParameter("alert profile is production or test")
     started = time.monotonic()
     options = StackOptions(
         automation=automation,
@@ -66,11 +79,23 @@ def up(
         trace_storage=trace_storage,  # type: ignore[arg-type]
         failure_rate=failure_rate,
         sampling_percentage=sampling_percentage,
+        alert_profile=alert_profile,  # type: ignore[arg-type]
     )
     bring_up(options, say=lambda text: console.print(f"[green]✓[/green] {text}"))
     elapsed = time.monotonic() - started
     console.print(f"[bold green]Alexandrite is up[/bold green] in {elapsed:.0f} s")
     _where_to_look(tracing)
+    if tracing:
+        _how_to_log_in()
+
+
+def _how_to_log_in() -> None:
+    paths = Paths.from_env()
+    console.print(
+        f"\nTraces are for the support role: log in at [bold]{GATEWAY}[/bold] as "
+        f"[bold]demo-support[/bold], password: `cat {paths.secrets / DEMO_PASSWORD_SECRET}` "
+        f"(the certificate is signed by the local CA {paths.tls / 'ca.pem'})."
+    )
 
 
 def _where_to_look(tracing: bool) -> None:
@@ -81,8 +106,12 @@ def _where_to_look(tracing: bool) -> None:
     table.add_row("3D file storage", "http://127.0.0.1:8004/docs")
     table.add_row("RabbitMQ management", "http://127.0.0.1:15672/ (guest / guest)")
     if tracing:
-        table.add_row("Zipkin (traces)", ZIPKIN_UI)
+        table.add_row("Support gateway (traces)", "https://127.0.0.1:8443/  (role support)")
+        table.add_row("Zipkin, loopback only", ZIPKIN_UI)
         table.add_row("Collector health", "http://127.0.0.1:13133/")
+    table.add_row("Prometheus alerts", "http://127.0.0.1:9090/classic/alerts")
+    table.add_row("Alertmanager", "http://127.0.0.1:9093/")
+    table.add_row("Notifications", "http://127.0.0.1:8005/api/v1/notifications")
     table.add_row("Logs (JSON lines)", str(Paths.from_env().logs))
     console.print(table)
 
@@ -115,8 +144,16 @@ def status() -> None:
     for column in ("process", "state", "pid", "uptime", "ready"):
         table.add_column(column)
     ready_urls = {name: f"http://127.0.0.1:{port}/ready" for name, port in SERVICE_PORTS.items()}
-    ready_urls |= {"zipkin": "http://127.0.0.1:9411/health", "otelcol": "http://127.0.0.1:13133/"}
-    with httpx.Client(timeout=2.0) as client:
+    ready_urls |= {
+        "zipkin": "http://127.0.0.1:9411/health",
+        "otelcol": "http://127.0.0.1:13133/",
+        "notifier": "http://127.0.0.1:8005/ready",
+        "gateway": "https://127.0.0.1:8443/ready",
+        "prometheus": "http://127.0.0.1:9090/-/ready",
+        "alertmanager": "http://127.0.0.1:9093/-/ready",
+    }
+    # The gateway's certificate is our own CA's; readiness is all we ask of it here.
+    with httpx.Client(timeout=2.0, verify=False) as client:
         for process in processes:
             name = process["name"]
             ready = "-"
@@ -159,7 +196,9 @@ def demo(
         run_demo(orders, concurrency=concurrency, timeout_s=timeout, console=console)
     )
     tracing = os.environ.get("ALEXANDRITE_TRACING", "true") != "false"
-    print_summary(result, console, ZIPKIN_UI if tracing else None)
+    print_summary(result, console, GATEWAY if tracing else None)
+    if tracing:
+        _how_to_log_in()
     unfinished = [
         order_id
         for order_id, order in result.orders.items()

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 __all__ = ["alembic_config", "run_env", "upgrade"]
 
-SERVICES = ("shop", "crm", "mes", "files")
+SERVICES = ("shop", "crm", "mes", "files", "gateway", "notifier")
 
 
 def alembic_config(service: str, url: str) -> Config:

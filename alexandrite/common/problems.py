@@ -1,9 +1,19 @@
 """Every error leaves the API as problem+json: our own errors, validation errors, HTTP errors
-and anything unexpected (logged with its stack, answered without internals)."""
+and anything unexpected (logged with its stack, answered without internals).
+
+The OpenAPI says so too: every error response of every operation is documented as
+``application/problem+json`` with the ``Problem`` schema, so clients (and schemathesis' checks)
+can rely on it. Routes name the errors they answer with ``responses=problem_responses(...)``;
+the ones any operation may answer (400/422 for a body that cannot be parsed or is invalid, 500)
+are added to every operation here.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,10 +24,45 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from alexandrite.common.errors import AppError
 from alexandrite.common.telemetry.http_details import record_problem
 
-__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response"]
+__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response", "problem_responses"]
 
 PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger(__name__)
+
+# RFC 9457 problem details, as ``install_error_handlers`` writes them.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An error, as RFC 9457 problem details",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "the invalid parts of the request (validation errors only)",
+            "items": {"type": "object"},
+        },
+    },
+    # Errors may carry more members (e.g. the job id of a job that failed).
+    "additionalProperties": True,
+}
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def problem_responses(
+    *statuses: int, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route that answers these errors (as problem+json)."""
+    described = descriptions or {}
+    return {
+        status: {"description": described.get(status, HTTPStatus(status).phrase)}
+        for status in statuses
+    }
 
 
 def problem_response(
@@ -34,6 +79,41 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
         {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
         for err in exc.errors()
     ]
+
+
+def _document_problems(schema: dict[str, Any]) -> None:
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for path_item in schema.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in _HTTP_METHODS:
+                continue
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault("400", {"description": "The body cannot be parsed"})
+                responses.setdefault("422", {"description": "Validation Error"})
+            responses.setdefault("500", {"description": "Unexpected error (logged)"})
+            for status, response in responses.items():
+                # FastAPI describes its 422 as plain JSON of its own shape: it is a problem too.
+                # A route that documents its own error body (e.g. /ready's 503) keeps it.
+                if status[0] in "45" and (status == "422" or "content" not in response):
+                    response["content"] = _PROBLEM_CONTENT
+    # FastAPI's own validation error schemas (the second is used by the first) are now unused.
+    if "#/components/schemas/HTTPValidationError" not in json.dumps(schema.get("paths", {})):
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(name, None)
+
+
+def _install_problem_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            _document_problems(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -92,3 +172,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
+    _install_problem_openapi(app)

@@ -2,7 +2,8 @@
 
 ``ServiceRuntime`` holds the database, the broker connection, the outbox relay and the consumer
 of one service; ``create_service_app`` wires them into a FastAPI app with the error handlers,
-``/health`` (liveness) and ``/ready`` (database and broker reachable), and telemetry.
+``/health`` (liveness), ``/ready`` (database and broker reachable), ``/metrics`` (Prometheus),
+telemetry, and the run-time faults (``alexandrite.common.faults``) every service obeys.
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ from fastapi.responses import JSONResponse
 
 from alexandrite import __version__
 from alexandrite.common.db import Database
+from alexandrite.common.fault_watch import ConsumerPauseWatch
+from alexandrite.common.faults import Faults
 from alexandrite.common.logs import configure_logging
 from alexandrite.common.messaging.broker import Broker
 from alexandrite.common.messaging.consumer import EventConsumer, EventHandler
+from alexandrite.common.messaging.consumer_metrics import ConsumerMetrics
 from alexandrite.common.messaging.outbox_relay import OutboxRelay
 from alexandrite.common.messaging.tables import MessagingTables
 from alexandrite.common.messaging.topology import QueueSpec, declare_events_exchange
+from alexandrite.common.metrics import ServiceMetrics, install_metrics_route
 from alexandrite.common.problems import install_error_handlers
+from alexandrite.common.runtime_metrics import (
+    FaultCollector,
+    OutboxPendingCollector,
+    SpanExportCollector,
+)
 from alexandrite.common.settings import ServiceSettings, TelemetrySettings
 from alexandrite.common.telemetry import Telemetry
 from alexandrite.common.unit_of_work import UnitOfWorkFactory
@@ -46,6 +56,8 @@ class ServiceRuntime:
     units_of_work: UnitOfWorkFactory
     telemetry: Telemetry
     consumer: EventConsumer | None = None
+    faults: Faults = field(default_factory=lambda: Faults(None))
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     # Service-specific objects (HTTP clients, stores, simulators) built by its startup hook.
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -70,9 +82,18 @@ def create_service_app(
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
     telemetry_settings: TelemetrySettings | None = None,
+    metrics: ServiceMetrics | None = None,
+    faults: Faults | None = None,
 ) -> FastAPI:
+    """``metrics`` and ``faults``: pass them when the service's own objects need them before
+    start-up (its metrics on the same registry, its handlers obeying the faults)."""
     configure_logging(settings.service_name, settings.log_level)
     telemetry = Telemetry.setup(settings.service_name, telemetry_settings or TelemetrySettings())
+    metrics = metrics if metrics is not None else ServiceMetrics()
+    faults = faults if faults is not None else Faults(settings.faults_file)
+    metrics.add(SpanExportCollector(telemetry.counters))
+    metrics.add(FaultCollector(faults))
+    consumer_metrics = ConsumerMetrics(metrics.registry, queue.name) if queue else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,8 +108,13 @@ def create_service_app(
             poll_interval_s=settings.outbox_poll_interval_s,
         )
         units_of_work = UnitOfWorkFactory(
-            database.sessions, tables, settings.service_name, on_events_committed=relay.wake
+            database.sessions,
+            tables,
+            settings.service_name,
+            on_events_committed=relay.wake,
+            latency=faults.db_wait_s,
         )
+        metrics.add(OutboxPendingCollector(database.sessions, tables.outbox))
 
         async def declare_exchange(channel: Any) -> None:
             await declare_events_exchange(channel)
@@ -101,7 +127,10 @@ def create_service_app(
             relay=relay,
             units_of_work=units_of_work,
             telemetry=telemetry,
+            faults=faults,
+            metrics=metrics,
         )
+        pause_watch: ConsumerPauseWatch | None = None
         if queue is not None:
             runtime.consumer = EventConsumer(
                 broker,
@@ -110,18 +139,25 @@ def create_service_app(
                 units_of_work,
                 max_attempts=settings.consumer_max_attempts,
                 prefetch=settings.consumer_prefetch,
+                metrics=consumer_metrics,
             )
+            pause_watch = ConsumerPauseWatch(runtime.consumer, faults, settings.service_name)
         app.state.runtime = runtime
         if on_startup is not None:
             await on_startup(runtime)
         broker.start()
         relay.start()
+        if pause_watch is not None:
+            pause_watch.start()
         _log.info("%s %s listening on %s:%d", title, __version__, settings.host, settings.port)
         try:
             yield
         finally:
+            if pause_watch is not None:
+                await pause_watch.stop()
             if on_shutdown is not None:
                 await on_shutdown(runtime)
+            metrics.remove_scrape_collectors()
             await relay.stop()
             await broker.close()
             await database.close()
@@ -136,12 +172,30 @@ def create_service_app(
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
+    _install_probes(app, settings.service_name)
+    install_metrics_route(app, metrics)
+    for router in routers:
+        app.include_router(router, prefix="/api/v1")
+    telemetry.instrument_app(app)
+    return app
 
+
+def _install_probes(app: FastAPI, service_name: str) -> None:
     @app.get("/health", tags=["operations"], summary="Liveness: the process serves requests")
     async def health() -> dict[str, str]:
-        return {"status": "ok", "service": settings.service_name}
+        return {"status": "ok", "service": service_name}
 
-    @app.get("/ready", tags=["operations"], summary="Readiness: database and broker reachable")
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        summary="Readiness: database and broker reachable",
+        responses={
+            503: {
+                "description": "Not ready: the checks say which dependency is unreachable",
+                "content": {"application/json": {}},
+            }
+        },
+    )
     async def ready(runtime: RuntimeDep) -> JSONResponse:
         database_ok, broker_ok = await asyncio.gather(
             runtime.database.ping(), asyncio.to_thread(lambda: runtime.broker.ready)
@@ -152,8 +206,3 @@ def create_service_app(
             status_code=status,
             content={"status": "ready" if status == 200 else "not ready", "checks": checks},
         )
-
-    for router in routers:
-        app.include_router(router, prefix="/api/v1")
-    telemetry.instrument_app(app)
-    return app

@@ -17,6 +17,7 @@ __all__ = [
     "LOCAL_DB_PASSWORD",
     "ServiceSettings",
     "TelemetrySettings",
+    "default_faults_file",
     "local_database_url",
 ]
 
@@ -44,6 +45,12 @@ class TelemetrySettings(BaseSettings):
     export_timeout_ms: int = 5000
 
 
+def default_faults_file() -> Path:
+    from alexandrite.ops.paths import Paths
+
+    return Paths.from_env().run / "faults.json"
+
+
 class ServiceSettings(BaseSettings):
     """Fields every service has. Subclasses set ``env_prefix`` and their own defaults."""
 
@@ -64,6 +71,8 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 4
     consumer_retry_delays_ms: list[int] = [500, 2000, 5000]
     consumer_prefetch: int = 32
+    # Where the run-time faults are switched (``alexandrite faults``); tests point it elsewhere.
+    faults_file: Path = Field(default_factory=default_faults_file)
 
     @model_validator(mode="after")
     def _refuse_local_secrets_in_production(self) -> ServiceSettings:

@@ -7,6 +7,7 @@ publish it later in the request's trace even if the broker is down right now.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from types import TracebackType
@@ -29,11 +30,13 @@ class UnitOfWork:
         tables: MessagingTables,
         source: str,
         on_events_committed: Callable[[], None] | None = None,
+        latency: Callable[[], float] | None = None,
     ) -> None:
         self._sessions = sessions
         self._tables = tables
         self._source = source
         self._on_events_committed = on_events_committed
+        self._latency = latency
         self._session: AsyncSession | None = None
         self.events: list[Event] = []
 
@@ -44,6 +47,10 @@ class UnitOfWork:
         return self._session
 
     async def __aenter__(self) -> UnitOfWork:
+        # The db_latency_ms fault: an async wait, so a slow database never blocks the loop.
+        delay = self._latency() if self._latency is not None else 0.0
+        if delay > 0:
+            await asyncio.sleep(delay)
         self._session = self._sessions()
         await self._session.begin()
         self.events = []
@@ -121,11 +128,16 @@ class UnitOfWorkFactory:
         tables: MessagingTables,
         source: str,
         on_events_committed: Callable[[], None] | None = None,
+        latency: Callable[[], float] | None = None,
     ) -> None:
         self._sessions = sessions
         self._tables = tables
         self._source = source
         self.on_events_committed = on_events_committed
+        # Seconds to wait before each transaction (an injected fault); None: never.
+        self.latency = latency
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self._sessions, self._tables, self._source, self.on_events_committed)
+        return UnitOfWork(
+            self._sessions, self._tables, self._source, self.on_events_committed, self.latency
+        )

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from alexandrite.common.faults import Faults
+from alexandrite.common.metrics import ServiceMetrics
 from alexandrite.common.service import ServiceRuntime, create_service_app
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.crm.consumers import event_handlers
 from alexandrite.crm.domain import Pricing
 from alexandrite.crm.events import queue_spec
+from alexandrite.crm.faults import InjectedErrorsMiddleware, with_injected_errors
 from alexandrite.crm.intake import ReviewPolicy
+from alexandrite.crm.metrics import CRM_METRICS, CrmMetrics, review_status_collector
 from alexandrite.crm.routes import router
 from alexandrite.crm.settings import Settings
 from alexandrite.crm.store import tables
@@ -31,15 +35,20 @@ def create_app(
     )
     # Built here (no connection is opened until the first request), closed at shutdown.
     files = FilesClient(settings.files_url, timeout_s=settings.files_timeout_s)
+    metrics = ServiceMetrics()
+    crm_metrics = CrmMetrics(metrics.registry)
+    faults = Faults(settings.faults_file)
 
     async def on_startup(runtime: ServiceRuntime) -> None:
         runtime.extras["pricing"] = pricing
         runtime.extras["files"] = files
+        runtime.extras[CRM_METRICS] = crm_metrics
+        metrics.add(review_status_collector(runtime.database.sessions))
 
     async def on_shutdown(runtime: ServiceRuntime) -> None:
         await files.close()
 
-    return create_service_app(
+    app = create_service_app(
         settings=settings,
         title="Alexandrite CRM API",
         description=(
@@ -49,8 +58,13 @@ def create_app(
         tables=tables,
         routers=[router],
         queue=queue_spec(settings.consumer_retry_delays_ms, settings.queue_name),
-        handlers=event_handlers(policy, files),
+        handlers=with_injected_errors(event_handlers(policy, files), faults),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         telemetry_settings=telemetry_settings,
+        metrics=metrics,
+        faults=faults,
     )
+    # Inside the server span (the instrumentation wraps every middleware): a 503 is traced.
+    app.add_middleware(InjectedErrorsMiddleware, faults=faults)
+    return app

@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alexandrite.common.validation import PlainText
+
 __all__ = [
     "ApproveRequest",
     "ComplaintCreate",
@@ -60,21 +62,21 @@ class ApproveRequest(BaseModel):
 
     # Without a price the computed quote is used.
     price: Decimal | None = Field(default=None, gt=0, max_digits=12, decimal_places=2)
-    manager: str | None = Field(default=None, min_length=1, max_length=200)
+    manager: PlainText | None = Field(default=None, min_length=1, max_length=200)
 
 
 class RejectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")
-    manager: str | None = Field(default=None, min_length=1, max_length=200)
+    reason: PlainText = Field(min_length=1, max_length=2000, pattern=r"\S")
+    manager: PlainText | None = Field(default=None, min_length=1, max_length=200)
 
 
 class ComplaintCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_id: uuid.UUID
-    text: str = Field(min_length=1, max_length=5000, pattern=r"\S")
+    text: PlainText = Field(min_length=1, max_length=5000, pattern=r"\S")
 
 
 class ComplaintView(BaseModel):

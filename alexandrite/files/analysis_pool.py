@@ -20,8 +20,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from alexandrite.common.errors import DependencyFailed
 from alexandrite.files.analysis import ModelAnalysis, analyse_model
+from alexandrite.files.errors import AnalysisTimedOut, AnalysisWorkerFailed
 from alexandrite.files.formats import ModelFormat
 
 __all__ = ["AnalysisPool"]
@@ -67,14 +67,14 @@ class AnalysisPool:
             )
         except TimeoutError:
             self._replace(executor, "an analysis overran its timeout")
-            raise DependencyFailed(
+            raise AnalysisTimedOut(
                 f"the model analysis did not finish within {self.timeout_s:g} s; try again later"
             ) from None
         except BrokenProcessPool as error:
             self._replace(executor, "an analysis worker died")
-            raise DependencyFailed("the model analysis worker failed; try again") from error
+            raise AnalysisWorkerFailed("the model analysis worker failed; try again") from error
         except MemoryError as error:
-            raise DependencyFailed("the model analysis ran out of memory") from error
+            raise AnalysisWorkerFailed("the model analysis ran out of memory") from error
 
     def _replace(self, broken: ProcessPoolExecutor, why: str) -> None:
         # Several requests may see the same broken pool: only the first replaces it.

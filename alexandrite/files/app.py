@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from alexandrite.common.metrics import ServiceMetrics
 from alexandrite.common.service import ServiceRuntime, create_service_app
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.files.analysis_pool import AnalysisPool
 from alexandrite.files.handlers import FilesHandlers
+from alexandrite.files.metrics import FilesMetrics
 from alexandrite.files.routes import router
 from alexandrite.files.settings import Settings
 from alexandrite.files.storage import LocalDiskStore
@@ -20,6 +22,8 @@ def create_app(
     settings: Settings | None = None, telemetry_settings: TelemetrySettings | None = None
 ) -> FastAPI:
     settings = settings or Settings()
+    metrics = ServiceMetrics()
+    files_metrics = FilesMetrics(metrics.registry)
 
     async def on_startup(runtime: ServiceRuntime) -> None:
         pool = AnalysisPool(settings.analysis_workers, settings.analysis_timeout_s)
@@ -30,6 +34,8 @@ def create_app(
             LocalDiskStore(settings.storage_dir),
             pool,
             settings.max_upload_bytes,
+            files_metrics,
+            runtime.faults,
         )
 
     async def on_shutdown(runtime: ServiceRuntime) -> None:
@@ -48,4 +54,5 @@ def create_app(
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         telemetry_settings=telemetry_settings,
+        metrics=metrics,
     )

@@ -5,14 +5,31 @@ AppError
 │   └── ModelNotFound        no stored blob under this key
 ├── PayloadTooLarge  413
 │   └── ModelTooLarge        an upload past the size limit (the partial file is removed)
-└── InvalidModel     422     re-exported: not a readable or printable mesh, with the reason
+├── InvalidModel     422     re-exported: not a readable or printable mesh, with the reason
+└── DependencyFailed 503
+    ├── AnalysisTimedOut     the analysis overran its timeout (the pool is replaced)
+    └── AnalysisWorkerFailed a worker died or ran out of memory
 """
 
 from __future__ import annotations
 
-from alexandrite.common.errors import InvalidModel, NotFound, PayloadTooLarge
+from alexandrite.common.errors import DependencyFailed, InvalidModel, NotFound, PayloadTooLarge
 
-__all__ = ["InvalidModel", "ModelNotFound", "ModelTooLarge"]
+__all__ = [
+    "AnalysisTimedOut",
+    "AnalysisWorkerFailed",
+    "InvalidModel",
+    "ModelNotFound",
+    "ModelTooLarge",
+]
+
+
+class AnalysisTimedOut(DependencyFailed):
+    """The analysis did not finish in time (the server's limit, not proof the file is bad)."""
+
+
+class AnalysisWorkerFailed(DependencyFailed):
+    """The worker process analysing the model died or ran out of memory."""
 
 
 class ModelNotFound(NotFound):

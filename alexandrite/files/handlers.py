@@ -25,11 +25,13 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from alexandrite.common.errors import InvalidInput
+from alexandrite.common.faults import Faults, note_injected
 from alexandrite.common.unit_of_work import UnitOfWorkFactory
 from alexandrite.files.analysis import ModelAnalysis
 from alexandrite.files.analysis_pool import AnalysisPool
 from alexandrite.files.errors import ModelNotFound, ModelTooLarge
 from alexandrite.files.formats import ModelFormat, detect_file_format
+from alexandrite.files.metrics import FilesMetrics, failure_reason
 from alexandrite.files.storage import LocalDiskStore, StoredBlob
 from alexandrite.files.store import StoredModel, get_model
 from alexandrite.files.upload_form import MULTIPART_OVERHEAD_BYTES, UploadForm
@@ -64,11 +66,15 @@ class FilesHandlers:
         store: LocalDiskStore,
         analysis: AnalysisPool,
         max_upload_bytes: int,
+        metrics: FilesMetrics | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self._units_of_work = units_of_work
         self._store = store
         self._analysis = analysis
         self._max_upload_bytes = max_upload_bytes
+        self._metrics = metrics
+        self._faults = faults
 
     async def upload(
         self, body: AsyncIterator[bytes], content_type: str | None, content_length: str | None
@@ -86,6 +92,8 @@ class FilesHandlers:
                     {"model.id": blob.key, "model.size_bytes": blob.size_bytes}
                 )
             upload_ms = _elapsed_ms(started)
+            if self._metrics is not None:
+                self._metrics.upload.observe(upload_ms / 1000)
             span.set_attributes(
                 {
                     "model.id": blob.key,
@@ -146,14 +154,20 @@ class FilesHandlers:
                 "files.model.analysis", attributes={"model.id": blob.key}
             ) as span:
                 try:
+                    await self._slow_analysis_fault()
                     detection = await asyncio.to_thread(detect_file_format, path, filename)
                     fmt = detection.format
                     span.set_attribute("model.format", fmt.value)
                     upload_span.set_attribute("model.format", fmt.value)
                     analysis = await self._analysis.analyse(path, fmt)
+                except Exception as error:
+                    self._count_failure(error)
+                    raise
                 finally:
                     analysis_ms = _elapsed_ms(started)
                     span.set_attribute("analysis.duration_ms", analysis_ms)
+                    if self._metrics is not None:
+                        self._metrics.analysis.observe(analysis_ms / 1000)
                 span.set_attributes(_analysis_attributes(analysis))
         model = StoredModel(
             id=uuid.UUID(blob.key),
@@ -173,6 +187,18 @@ class FilesHandlers:
             uow.session.add(model)
             await uow.commit()
         return model
+
+
+    async def _slow_analysis_fault(self) -> None:
+        delay = self._faults.slow_analysis_s if self._faults is not None else 0.0
+        if delay > 0:
+            note_injected("slow_analysis", delay)
+            await asyncio.sleep(delay)
+
+    def _count_failure(self, error: Exception) -> None:
+        reason = failure_reason(error)
+        if self._metrics is not None and reason is not None:
+            self._metrics.failures.labels(reason=reason).inc()
 
 
 def _analysis_attributes(analysis: ModelAnalysis) -> dict[str, int | float | bool]:

@@ -12,6 +12,7 @@ from alexandrite.files.client import FilesClient
 from alexandrite.mes import store
 from alexandrite.mes.consumers import event_handlers
 from alexandrite.mes.events import queue_spec
+from alexandrite.mes.metrics import job_status_collector
 from alexandrite.mes.routes import FILES_CLIENT, router
 from alexandrite.mes.settings import Settings
 from alexandrite.mes.simulator import PrinterFleet
@@ -40,11 +41,12 @@ def create_app(
     async def on_startup(runtime: ServiceRuntime) -> None:
         files = FilesClient(settings.files_url, timeout_s=settings.files_timeout_s)
         runtime.extras[FILES_CLIENT] = files
+        runtime.metrics.add(job_status_collector(runtime.database.sessions))
         async with runtime.units_of_work() as uow:
             await store.ensure_printers(uow.session, settings.printer_names())
             await uow.commit()
         if settings.simulate_printers:
-            fleet = PrinterFleet(settings, runtime.units_of_work, files)
+            fleet = PrinterFleet(settings, runtime.units_of_work, files, runtime.faults)
             runtime.extras[FLEET] = fleet
             fleet.start()
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 
+from alexandrite.common.problems import problem_responses
 from alexandrite.common.service import RuntimeDep, ServiceRuntime
 from alexandrite.files.client import FilesClient
 from alexandrite.mes import handlers
@@ -36,7 +37,7 @@ async def list_jobs(
     return await handlers.find_jobs(runtime.units_of_work, status, order_id, limit)
 
 
-@router.get("/{job_id}", summary="One production job")
+@router.get("/{job_id}", summary="One production job", responses=problem_responses(404))
 async def get_job(job_id: uuid.UUID, runtime: RuntimeDep) -> JobView:
     return await handlers.read_job(runtime.units_of_work, job_id)
 
@@ -44,9 +45,19 @@ async def get_job(job_id: uuid.UUID, runtime: RuntimeDep) -> JobView:
 @router.post(
     "/{job_id}/start",
     summary="Start a queued job on a printer after checking its model's sha256",
-    responses={409: {"description": "not queued, or the printer is busy"},
-               422: {"description": "the model is missing or corrupt: the job failed"},
-               503: {"description": "the file storage is down: the job stays queued"}},
+    responses=problem_responses(
+        400,
+        404,
+        409,
+        422,
+        503,
+        descriptions={
+            400: "no printer of that name",
+            409: "not queued, or the printer is busy",
+            422: "the model is missing or corrupt: the job failed",
+            503: "the file storage is down: the job stays queued",
+        },
+    ),
 )
 async def start_job(
     job_id: uuid.UUID,
@@ -57,11 +68,19 @@ async def start_job(
     return await handlers.start_job(runtime.units_of_work, _files(runtime), job_id, printer)
 
 
-@router.post("/{job_id}/complete", summary="A job in production is done")
+@router.post(
+    "/{job_id}/complete",
+    summary="A job in production is done",
+    responses=problem_responses(404, 409),
+)
 async def complete_job(job_id: uuid.UUID, runtime: RuntimeDep) -> JobView:
     return await handlers.complete_job(runtime.units_of_work, job_id)
 
 
-@router.post("/{job_id}/fail", summary="A queued or printing job failed")
+@router.post(
+    "/{job_id}/fail",
+    summary="A queued or printing job failed",
+    responses=problem_responses(404, 409),
+)
 async def fail_job(job_id: uuid.UUID, body: FailRequest, runtime: RuntimeDep) -> JobView:
     return await handlers.fail_job(runtime.units_of_work, job_id, body.reason)

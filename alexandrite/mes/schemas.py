@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alexandrite.common.validation import PlainText
 from alexandrite.mes.domain import JobStatus
 
 __all__ = ["ApprovedOrder", "FailRequest", "JobView", "StartRequest"]
@@ -31,13 +32,15 @@ class ApprovedOrder(BaseModel):
 class StartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    printer: str | None = Field(default=None, min_length=1, max_length=50, examples=["printer-1"])
+    printer: PlainText | None = Field(
+        default=None, min_length=1, max_length=50, examples=["printer-1"]
+    )
 
 
 class FailRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500, examples=["nozzle clog"])
+    reason: PlainText = Field(min_length=1, max_length=500, examples=["nozzle clog"])
 
 
 class JobView(BaseModel):

@@ -21,6 +21,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from alexandrite.common.errors import AppError, DependencyFailed
+from alexandrite.common.faults import Faults, note_injected
 from alexandrite.common.telemetry.order_context import order_scope
 from alexandrite.common.unit_of_work import UnitOfWorkFactory
 from alexandrite.files.client import FilesClient
@@ -45,9 +46,14 @@ class _Printer:
 
 class PrinterFleet:
     def __init__(
-        self, settings: Settings, units_of_work: UnitOfWorkFactory, files: FilesClient
+        self,
+        settings: Settings,
+        units_of_work: UnitOfWorkFactory,
+        files: FilesClient,
+        faults: Faults | None = None,
     ) -> None:
         self._settings = settings
+        self._faults = faults
         self._units_of_work = units_of_work
         self._files = files
         self._printers = [
@@ -153,6 +159,14 @@ class PrinterFleet:
             finally:
                 otel_context.detach(token)
 
+    def _failure_rate(self) -> float:
+        """The configured rate, unless the mes_failure_rate fault overrides it now."""
+        injected = self._faults.mes_failure_rate if self._faults is not None else None
+        if injected is None:
+            return self._settings.failure_rate
+        note_injected("mes_failure_rate", injected)
+        return injected
+
     async def _print(self, printer: _Printer, job: Job) -> None:
         settings = self._settings
         duration = print_duration_s(
@@ -173,7 +187,7 @@ class PrinterFleet:
             },
         ) as span:
             await asyncio.sleep(duration)
-            if printer.rng.random() < settings.failure_rate:
+            if printer.rng.random() < self._failure_rate():
                 failure = printer.rng.choice(FAILURE_REASONS)
                 span.set_status(trace.StatusCode.ERROR, failure)
         try:

@@ -16,9 +16,12 @@ from typing import Literal
 
 from alexandrite.common.migrations import SERVICES, upgrade
 from alexandrite.common.settings import DB_PASSWORD_SECRET, local_database_url
+from alexandrite.gateway.bootstrap import DemoLogin, prepare_gateway
+from alexandrite.gateway.program import gateway_program
 from alexandrite.ops import mariadb, postgres, rabbitmq
 from alexandrite.ops.apt import ensure_apt_packages
 from alexandrite.ops.collector import CollectorSettings, collector_program, ensure_collector_binary
+from alexandrite.ops.monitoring import MonitoringSettings, monitoring_programs
 from alexandrite.ops.paths import REPO_ROOT, Paths
 from alexandrite.ops.program import Program
 from alexandrite.ops.supervisor import Supervisor
@@ -37,7 +40,13 @@ __all__ = ["SERVICE_PORTS", "StackOptions", "bring_up", "programs", "tear_down"]
 
 _log = logging.getLogger(__name__)
 
-APT_PACKAGES = ["rabbitmq-server", "postgresql", "mariadb-server"]
+APT_PACKAGES = [
+    "rabbitmq-server",
+    "postgresql",
+    "mariadb-server",
+    "prometheus",
+    "prometheus-alertmanager",
+]
 SERVICE_PORTS = {"shop": 8001, "crm": 8002, "mes": 8003, "files": 8004}
 OTLP_TOKEN_SECRET = "otlp-token"
 
@@ -58,6 +67,8 @@ class StackOptions:
     latency_threshold_ms: int = 1000
     # Days of traces kept in MariaDB (a job purges older ones every hour).
     retention_days: int = 7
+    # Alert thresholds (deploy/prometheus/limits.yml): production, or test-sized limits.
+    alert_profile: Literal["production", "test"] = "production"
 
 
 def _telemetry_environment(paths: Paths, tls: TlsMaterial, options: StackOptions) -> dict[str, str]:
@@ -70,12 +81,16 @@ def _telemetry_environment(paths: Paths, tls: TlsMaterial, options: StackOptions
     }
 
 
-def service_programs(paths: Paths, tls: TlsMaterial, options: StackOptions) -> list[Program]:
-    common = {
+def _service_environment(paths: Paths, tls: TlsMaterial, options: StackOptions) -> dict[str, str]:
+    return {
         "ALEXANDRITE_STATE_DIR": str(paths.state),
         "PYTHONUNBUFFERED": "1",
         **_telemetry_environment(paths, tls, options),
     }
+
+
+def service_programs(paths: Paths, tls: TlsMaterial, options: StackOptions) -> list[Program]:
+    common = _service_environment(paths, tls, options)
     automation = {
         "crm": {"CRM_AUTO_APPROVE": str(options.automation).lower()},
         "mes": {
@@ -103,6 +118,14 @@ def service_programs(paths: Paths, tls: TlsMaterial, options: StackOptions) -> l
 
 def programs(paths: Paths, tls: TlsMaterial, options: StackOptions) -> list[Program]:
     result = service_programs(paths, tls, options)
+    result.append(
+        gateway_program(paths, tls, environment=_telemetry_environment(paths, tls, options))
+    )
+    result += monitoring_programs(
+        paths,
+        MonitoringSettings(alert_profile=options.alert_profile),
+        notifier_environment=_service_environment(paths, tls, options),
+    )
     if options.tracing:
         collector = CollectorSettings(
             sampling_percentage=options.sampling_percentage,
@@ -128,8 +151,10 @@ def _timed(step: str, action: Callable[[], object], timings: dict[str, float]) -
     timings[step] = time.monotonic() - started
 
 
-def bring_up(options: StackOptions, say: Callable[[str], None] = print) -> dict[str, float]:
-    """Make the whole platform run; return seconds per step."""
+def bring_up(
+    options: StackOptions, say: Callable[[str], None] = print
+) -> tuple[dict[str, float], DemoLogin]:
+    """Make the whole platform run; return seconds per step and the demo support login."""
     paths = Paths.from_env().ensure()
     timings: dict[str, float] = {}
     _timed("apt packages", lambda: ensure_apt_packages(APT_PACKAGES), timings)
@@ -145,6 +170,8 @@ def bring_up(options: StackOptions, say: Callable[[str], None] = print) -> dict[
     say("PostgreSQL and RabbitMQ running")
     for service in SERVICES:
         upgrade(service, local_database_url(f"alexandrite_{service}"))
+    # The gateway's application role (no UPDATE/DELETE on the audit log) and the demo user.
+    demo_login = prepare_gateway(paths)
     say("databases migrated")
     if options.tracing:
         if options.trace_storage == "mysql":
@@ -164,7 +191,7 @@ def bring_up(options: StackOptions, say: Callable[[str], None] = print) -> dict[
     timings["processes ready"] = time.monotonic() - started
     for name, seconds in waited.items():
         _log.info("%s ready after %.1f s", name, seconds)
-    return timings
+    return timings, demo_login
 
 
 def tear_down(everything: bool = False) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from alexandrite.common.metrics import ServiceMetrics
 from alexandrite.common.service import ServiceRuntime, create_service_app
 from alexandrite.files.client import FilesClient
 from alexandrite.shop import events
 from alexandrite.shop.consumers import event_handlers
 from alexandrite.shop.handlers import ShopHandlers
+from alexandrite.shop.metrics import ShopMetrics, order_status_collector
 from alexandrite.shop.routes import router
 from alexandrite.shop.settings import Settings
 from alexandrite.shop.store import tables
@@ -18,11 +20,16 @@ __all__ = ["create_app"]
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    metrics = ServiceMetrics()
+    shop_metrics = ShopMetrics(metrics.registry)
 
     async def on_startup(runtime: ServiceRuntime) -> None:
         files = FilesClient(settings.files_url, timeout_s=settings.upload_timeout_s)
         runtime.extras["files"] = files
-        runtime.extras["handlers"] = ShopHandlers(runtime.units_of_work, settings, files)
+        runtime.extras["handlers"] = ShopHandlers(
+            runtime.units_of_work, settings, files, shop_metrics
+        )
+        metrics.add(order_status_collector(runtime.database.sessions))
 
     async def on_shutdown(runtime: ServiceRuntime) -> None:
         await runtime.extras["files"].close()
@@ -34,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tables=tables,
         routers=[router],
         queue=events.queue_spec(settings.consumer_retry_delays_ms),
-        handlers=event_handlers(),
+        handlers=event_handlers(shop_metrics),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        metrics=metrics,
     )

@@ -11,6 +11,7 @@ from alexandrite.common.telemetry.order_context import order_scope
 from alexandrite.common.unit_of_work import UnitOfWork
 from alexandrite.shop.domain import OrderStatus, is_forward
 from alexandrite.shop.handlers import move_order
+from alexandrite.shop.metrics import ShopMetrics
 from alexandrite.shop.store import get_order
 
 __all__ = ["event_handlers"]
@@ -26,7 +27,7 @@ _STATUS_OF_EVENT = {
 }
 
 
-async def follow_status(uow: UnitOfWork, event: Event) -> None:
+async def follow_status(uow: UnitOfWork, event: Event, metrics: ShopMetrics | None = None) -> None:
     if event.order_id is None:
         raise ValueError(f"{event.routing_key} event {event.id} carries no order id")
     new = _STATUS_OF_EVENT[event.routing_key]
@@ -40,8 +41,17 @@ async def follow_status(uow: UnitOfWork, event: Event) -> None:
             # Late or repeated news (the order moved on, or was cancelled meanwhile).
             return
         reason = event.data.get("reason")
-        move_order(order, new, at=event.occurred_at, reason=str(reason) if reason else None)
+        move_order(
+            order,
+            new,
+            at=event.occurred_at,
+            reason=str(reason) if reason else None,
+            metrics=metrics,
+        )
 
 
-def event_handlers() -> Mapping[str, EventHandler]:
-    return dict.fromkeys(_STATUS_OF_EVENT, follow_status)
+def event_handlers(metrics: ShopMetrics | None = None) -> Mapping[str, EventHandler]:
+    async def handle(uow: UnitOfWork, event: Event) -> None:
+        await follow_status(uow, event, metrics)
+
+    return dict.fromkeys(_STATUS_OF_EVENT, handle)

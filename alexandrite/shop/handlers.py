@@ -9,7 +9,9 @@ from typing import Any
 
 from opentelemetry import trace
 from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
+from alexandrite.common.after_commit import after_commit
 from alexandrite.common.errors import Conflict, InvalidInput
 from alexandrite.common.telemetry.business import record_status_change
 from alexandrite.common.telemetry.order_context import order_scope
@@ -18,6 +20,7 @@ from alexandrite.files.client import FilesClient
 from alexandrite.shop import events
 from alexandrite.shop.domain import TERMINAL, OrderStatus, can_cancel
 from alexandrite.shop.lifecycle import record_order_lifecycle
+from alexandrite.shop.metrics import ShopMetrics
 from alexandrite.shop.schemas import OrderCreate
 from alexandrite.shop.settings import Settings
 from alexandrite.shop.store import Order, StatusChange, get_order
@@ -32,9 +35,14 @@ def move_order(
     new: OrderStatus,
     at: datetime | None = None,
     reason: str | None = None,
+    metrics: ShopMetrics | None = None,
 ) -> None:
-    """Change the order's status, append to its history with the causing trace, and trace it."""
+    """Change the order's status, append to its history with the causing trace, and trace it.
+
+    With ``metrics``, the change is counted once its transaction commits.
+    """
     old: str | None = order.status
+    old_entered_at = max((h.at for h in order.history if h.status == old), default=None)
     order.status = new
     order.reason = reason if reason is not None else order.reason
     span_context = trace.get_current_span().get_span_context()
@@ -48,6 +56,15 @@ def move_order(
         )
     )
     record_status_change(old, new)
+    if metrics is not None:
+        observe = metrics.transition(
+            old, new, old_entered_at, order.history[-1].at, order.created_at
+        )
+        session = object_session(order)
+        if session is not None:
+            after_commit(session, observe)
+        else:
+            observe()
     if new in TERMINAL:
         finished = order.history[-1].at
         history = sorted(((h.status, h.at) for h in order.history), key=lambda item: item[1])
@@ -65,10 +82,17 @@ def move_order(
 
 
 class ShopHandlers:
-    def __init__(self, units_of_work: UnitOfWorkFactory, settings: Settings, files: FilesClient):
+    def __init__(
+        self,
+        units_of_work: UnitOfWorkFactory,
+        settings: Settings,
+        files: FilesClient,
+        metrics: ShopMetrics | None = None,
+    ):
         self._units_of_work = units_of_work
         self._settings = settings
         self._files = files
+        self._metrics = metrics
 
     async def create_order(self, request: OrderCreate) -> Order:
         if request.material not in self._settings.materials:
@@ -94,7 +118,7 @@ class ShopHandlers:
                     history=[],
                 )
                 uow.session.add(order)
-                move_order(order, OrderStatus.CREATED, at=now)
+                move_order(order, OrderStatus.CREATED, at=now, metrics=self._metrics)
                 await uow.commit()
         return order
 
@@ -128,7 +152,7 @@ class ShopHandlers:
                 self._require(order, OrderStatus.CREATED, "submit")
                 if order.model_id is None or order.model is None:
                     raise Conflict(f"order {order_id} has no model yet: upload one first")
-                move_order(order, OrderStatus.SUBMITTED)
+                move_order(order, OrderStatus.SUBMITTED, metrics=self._metrics)
                 await uow.publish(
                     events.ORDER_SUBMITTED,
                     {
@@ -156,7 +180,7 @@ class ShopHandlers:
                 if not can_cancel(OrderStatus(order.status)):
                     raise Conflict(f"order {order_id} is {order.status} and can no longer change")
                 text = reason or "cancelled by the customer"
-                move_order(order, OrderStatus.CANCELLED, reason=text)
+                move_order(order, OrderStatus.CANCELLED, reason=text, metrics=self._metrics)
                 await uow.publish(
                     events.ORDER_CANCELLED,
                     {"order_id": str(order.id), "reason": text},
@@ -170,9 +194,13 @@ class ShopHandlers:
             async with self._units_of_work() as uow:
                 return await get_order(uow.session, order_id)
 
-    async def list(self, status: OrderStatus | None, limit: int) -> list[Order]:
+    async def list(
+        self, status: OrderStatus | None, limit: int, oldest_first: bool = False
+    ) -> list[Order]:
+        # updated_at moves with every status change: oldest first = stuck longest first.
+        order = Order.updated_at.asc() if oldest_first else Order.created_at.desc()
         async with self._units_of_work() as uow:
-            query = select(Order).order_by(Order.created_at.desc()).limit(limit)
+            query = select(Order).order_by(order).limit(limit)
             if status is not None:
                 query = query.where(Order.status == status)
             return list((await uow.session.execute(query)).scalars())

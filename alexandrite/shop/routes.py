@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
 
 from alexandrite.common.errors import InvalidInput
+from alexandrite.common.problems import problem_responses
 from alexandrite.common.service import RuntimeDep
 from alexandrite.shop.domain import OrderStatus
 from alexandrite.shop.handlers import ShopHandlers
 from alexandrite.shop.schemas import (
+    CancelRequest,
     HistoryEntry,
     ModelUploaded,
     OrderCreate,
@@ -49,7 +51,12 @@ def _view(order: Order) -> OrderView:
     )
 
 
-@router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderCreated)
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrderCreated,
+    responses=problem_responses(400, descriptions={400: "unknown material"}),
+)
 async def create_order(body: OrderCreate, handlers: Handlers) -> OrderCreated:
     order = await handlers.create_order(body)
     return OrderCreated(id=order.id, status=order.status)
@@ -77,6 +84,21 @@ _MULTIPART_MODEL = {
     response_model=ModelUploaded,
     openapi_extra=_MULTIPART_MODEL,
     summary="Upload the order's 3D model (STL, OBJ or 3MF), streamed to the file storage",
+    responses=problem_responses(
+        400,
+        404,
+        409,
+        413,
+        422,
+        503,
+        descriptions={
+            400: "not a multipart body with a 'file' field",
+            409: "the order was already submitted",
+            413: "the model is larger than the upload limit",
+            422: "the model cannot be read or is not a printable mesh",
+            503: "the file storage is unreachable",
+        },
+    ),
 )
 async def upload_model(order_id: uuid.UUID, request: Request, handlers: Handlers) -> ModelUploaded:
     content_type = request.headers.get("content-type", "")
@@ -96,27 +118,31 @@ async def upload_model(order_id: uuid.UUID, request: Request, handlers: Handlers
 
 
 @router.post(
-    "/orders/{order_id}/submit", status_code=status.HTTP_202_ACCEPTED, response_model=OrderCreated
+    "/orders/{order_id}/submit",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderCreated,
+    responses=problem_responses(404, 409, descriptions={409: "no model yet, or not created"}),
 )
 async def submit_order(order_id: uuid.UUID, handlers: Handlers) -> OrderCreated:
     order = await handlers.submit(order_id)
     return OrderCreated(id=order.id, status=order.status)
 
 
-@router.post("/orders/{order_id}/cancel", response_model=OrderCreated)
+@router.post(
+    "/orders/{order_id}/cancel",
+    response_model=OrderCreated,
+    responses=problem_responses(404, 409, descriptions={409: "the order can no longer change"}),
+)
 async def cancel_order(
     order_id: uuid.UUID,
     handlers: Handlers,
-    body: Annotated[dict[str, Any] | None, Body(examples=[{"reason": "changed my mind"}])] = None,
+    body: Annotated[CancelRequest | None, Body()] = None,
 ) -> OrderCreated:
-    reason = body.get("reason") if body else None
-    if reason is not None and not isinstance(reason, str):
-        raise InvalidInput("reason must be a string")
-    order = await handlers.cancel(order_id, reason)
+    order = await handlers.cancel(order_id, body.reason if body is not None else None)
     return OrderCreated(id=order.id, status=order.status)
 
 
-@router.get("/orders/{order_id}", response_model=OrderView)
+@router.get("/orders/{order_id}", response_model=OrderView, responses=problem_responses(404))
 async def get_order(order_id: uuid.UUID, handlers: Handlers) -> OrderView:
     return _view(await handlers.get(order_id))
 
@@ -126,5 +152,9 @@ async def list_orders(
     handlers: Handlers,
     status_filter: Annotated[OrderStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    oldest_first: Annotated[
+        bool, Query(description="longest unchanged first (the notifier's stuck-order lookup)")
+    ] = False,
 ) -> list[OrderView]:
-    return [_view(order) for order in await handlers.list(status_filter, limit)]
+    orders = await handlers.list(status_filter, limit, oldest_first=oldest_first)
+    return [_view(order) for order in orders]

@@ -9,13 +9,22 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-__all__ = ["Customer", "HistoryEntry", "OrderCreate", "OrderCreated", "OrderView"]
+from alexandrite.common.validation import PlainText
+
+__all__ = [
+    "CancelRequest",
+    "Customer",
+    "HistoryEntry",
+    "OrderCreate",
+    "OrderCreated",
+    "OrderView",
+]
 
 
 class Customer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: PlainText = Field(min_length=1, max_length=200)
     email: EmailStr
     phone: str | None = Field(default=None, max_length=50, pattern=r"^[0-9+()\-. ]{3,50}$")
 
@@ -24,9 +33,18 @@ class OrderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     customer: Customer
-    material: str = Field(min_length=1, max_length=20, examples=["PLA"])
+    material: PlainText = Field(min_length=1, max_length=20, examples=["PLA"])
     quantity: int = Field(ge=1, le=1000)
-    notes: str | None = Field(default=None, max_length=2000)
+    notes: PlainText | None = Field(default=None, max_length=2000)
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Without a reason the customer sees "cancelled by the customer".
+    reason: PlainText | None = Field(
+        default=None, min_length=1, max_length=2000, examples=["changed my mind"]
+    )
 
 
 class OrderCreated(BaseModel):

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest_asyncio
-from alexandrite.files.app import create_app as create_files
 
 from alexandrite.crm.app import create_app as create_crm
 from alexandrite.crm.settings import Settings as CrmSettings
+from alexandrite.files.app import create_app as create_files
 from alexandrite.files.settings import Settings as FilesSettings
 from alexandrite.mes.app import create_app as create_mes
 from alexandrite.mes.settings import Settings as MesSettings
@@ -35,14 +35,18 @@ class Platform:
     mes: RunningService
     files: RunningService
     amqp_url: str
+    # The services' faults file (``alexandrite faults``): the tests' own, never the stack's.
+    faults_file: Path
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def platform(tmp_path_factory: object) -> AsyncIterator[Platform]:
     amqp_url = test_amqp_url()
     storage = Path(tmp_path_factory.mktemp("models"))  # type: ignore[attr-defined]
+    faults_file = Path(tmp_path_factory.mktemp("run")) / "faults.json"  # type: ignore[attr-defined]
     common = {
         "amqp_url": amqp_url,
+        "faults_file": faults_file,
         "consumer_retry_delays_ms": RETRY_DELAYS_MS,
         "consumer_max_attempts": 3,
         "outbox_poll_interval_s": 0.2,
@@ -108,4 +112,6 @@ async def platform(tmp_path_factory: object) -> AsyncIterator[Platform]:
                 shop_port,
             )
         )
-        yield Platform(shop=shop, crm=crm, mes=mes, files=files, amqp_url=amqp_url)
+        yield Platform(
+            shop=shop, crm=crm, mes=mes, files=files, amqp_url=amqp_url, faults_file=faults_file
+        )

@@ -530,6 +530,25 @@ async def test_a_rejection_needs_a_reason(crm: Crm, body: dict[str, str] | None)
     assert (await crm.review(order_id))["status"] == "in_review"
 
 
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("approve", {"manager": "Ada\x00"}),
+        ("reject", {"reason": "too\x00large"}),
+        ("reject", {"reason": "too large", "manager": "\x00"}),
+    ],
+)
+async def test_a_decision_with_a_nul_character_is_refused_not_a_server_error(
+    crm: Crm, action: str, body: dict[str, str]
+) -> None:
+    # PostgreSQL cannot store U+0000: it used to fail at commit as a 500 (found by fuzzing).
+    order_id = await submitted_for_a_manager(crm)
+    response = await crm.client.post(f"/api/v1/orders/{order_id}/{action}", json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert (await crm.review(order_id))["status"] == "in_review"
+
+
 async def test_a_decided_order_cannot_be_decided_again(crm: Crm) -> None:
     order_id = await submitted_for_a_manager(crm)
     assert (await crm.client.post(f"/api/v1/orders/{order_id}/approve")).status_code == 200
@@ -614,6 +633,21 @@ async def test_a_complaint_that_is_not_well_formed_is_refused(
     crm: Crm, body: dict[str, Any]
 ) -> None:
     assert (await crm.client.post("/api/v1/complaints", json=body)).status_code == 422
+
+
+@pytest.mark.parametrize("text", ["late\x00", "\ud800 late"])
+async def test_a_complaint_that_postgresql_cannot_store_is_refused_not_a_server_error(
+    crm: Crm, text: str
+) -> None:
+    # A NUL or a lone surrogate (valid JSON escapes) used to fail at commit as a 500.
+    order_id = await submitted_for_a_manager(crm)
+    body = json.dumps({"order_id": str(order_id), "text": text})
+    response = await crm.client.post(
+        "/api/v1/complaints", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    listed = await crm.client.get("/api/v1/complaints", params={"order_id": str(order_id)})
+    assert listed.json() == []
 
 
 async def test_production_is_mirrored_and_never_goes_backwards(crm: Crm) -> None:

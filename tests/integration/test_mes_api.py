@@ -559,6 +559,19 @@ async def test_failing_a_job_needs_a_reason_and_happens_once(
     assert (fail_span.attributes or {})["order.status"] == "failed"
 
 
+async def test_a_nul_character_in_a_printer_or_reason_is_refused_not_a_server_error(
+    mes_app: MesFactory,
+) -> None:
+    # PostgreSQL cannot store U+0000 (nor the outbox's jsonb): these used to be 500s.
+    async with mes_app() as mes:
+        job = await mes.approve(uuid.uuid4(), "c" * 64)
+        for action, body in [("start", {"printer": "printer-1\x00"}), ("fail", {"reason": "\x00"})]:
+            response = await mes.client.post(f"/api/v1/jobs/{job['id']}/{action}", json=body)
+            assert response.status_code == 422, (action, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+        assert (await mes.job(job["id"]))["status"] == "queued"
+
+
 async def test_a_busy_printer_cannot_start_a_second_job(
     mes_app: MesFactory, file_storage: FileStorage
 ) -> None:

@@ -8,17 +8,19 @@ the messaging conventions' producer→consumer relation explicit for backends th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind, StatusCode
 
 from alexandrite.common.messaging.broker import Broker
+from alexandrite.common.messaging.consumer_metrics import ConsumerMetrics, Outcome
 from alexandrite.common.messaging.event import Event, MalformedEvent
 from alexandrite.common.messaging.keyed_locks import KeyedLocks
 from alexandrite.common.messaging.publisher import messaging_attributes
@@ -51,6 +53,7 @@ class EventConsumer:
         units_of_work: UnitOfWorkFactory,
         max_attempts: int = 4,
         prefetch: int = 32,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         self._broker = broker
         self._spec = spec
@@ -58,8 +61,12 @@ class EventConsumer:
         self._units_of_work = units_of_work
         self._max_attempts = max_attempts
         self._prefetch = prefetch
+        self._metrics = metrics
         self._channel: AbstractRobustChannel | None = None
+        self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
+        # Serialises consuming and cancelling: a pause never races the start of consumption.
+        self._consuming = asyncio.Lock()
         self.paused = False
         self._order_locks = KeyedLocks()
         broker.on_connected(self._start_consuming)
@@ -71,9 +78,39 @@ class EventConsumer:
     async def _start_consuming(self, channel: AbstractRobustChannel) -> None:
         self._channel = channel
         await channel.set_qos(prefetch_count=self._prefetch)
-        queue = await declare_queue(channel, self._spec)
-        if not self.paused:
-            self._consumer_tag = await queue.consume(self._on_message)
+        async with self._consuming:
+            self._queue = await declare_queue(channel, self._spec)
+            if not self.paused:
+                self._consumer_tag = await self._queue.consume(self._on_message)
+
+    async def pause(self) -> None:
+        """Stop taking messages (cancel the consumer tag): the queue fills up meanwhile.
+
+        Deliveries already on their way are still handled; RabbitMQ sends none after the
+        cancel is confirmed.
+        """
+        async with self._consuming:
+            self.paused = True
+            if self._queue is not None and self._consumer_tag is not None:
+                await self._queue.cancel(self._consumer_tag)
+                self._consumer_tag = None
+                _log.warning("consumer of %s paused", self._spec.name)
+
+    async def resume(self) -> None:
+        async with self._consuming:
+            if self._queue is not None and self._consumer_tag is None:
+                self._consumer_tag = await self._queue.consume(self._on_message)
+                _log.warning("consumer of %s resumed", self._spec.name)
+            self.paused = False
+
+    @property
+    def consuming(self) -> bool:
+        """Whether RabbitMQ delivers to this consumer now (connected and not paused)."""
+        return self._consumer_tag is not None
+
+    def _count(self, outcome: Outcome) -> None:
+        if self._metrics is not None:
+            self._metrics.processed(outcome)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         headers = _string_headers(message.headers or {})
@@ -130,12 +167,14 @@ class EventConsumer:
     ) -> None:
         if isinstance(event, MalformedEvent):
             # It can never succeed: no retries, straight to the dead-letter queue.
+            self._count("malformed")
             await self._dead_letter(message, span, event, attempt)
             return
         span.set_attributes(messaging_attributes(event, "process"))
         handler = self._handlers.get(event.routing_key)
         if handler is None:
             _log.info("no handler for %s on %s; acked", event.routing_key, self._spec.name)
+            self._count("ignored")
             await message.ack()
             return
         try:
@@ -143,10 +182,13 @@ class EventConsumer:
                 if not await uow.claim_message(event.id, event.routing_key):
                     span.add_event("message.duplicate", {"messaging.message.id": str(event.id)})
                     _log.info("duplicate message %s ignored", event.id)
+                    outcome: Outcome = "duplicate"
                 else:
                     await handler(uow, event)
                     await uow.commit()
+                    outcome = "success"
         except Exception as exc:
+            self._count("error")
             span.record_exception(exc)
             span.set_status(StatusCode.ERROR, str(exc))
             if attempt >= self._max_attempts:
@@ -154,6 +196,7 @@ class EventConsumer:
             else:
                 await self._retry_later(message, headers, attempt, span)
             return
+        self._count(outcome)
         await message.ack()
 
     async def _retry_later(
@@ -180,6 +223,8 @@ class EventConsumer:
         span.add_event("message.retry_scheduled", {"retry.queue": retry_queue, "attempt": attempt})
         _log.warning("message %s failed (attempt %d); retry via %s",
                      message.message_id, attempt, retry_queue)
+        if self._metrics is not None:
+            self._metrics.retried()
         await message.ack()
 
     async def _dead_letter(
@@ -196,4 +241,6 @@ class EventConsumer:
         span.set_status(StatusCode.ERROR, f"dead-lettered: {exc}")
         _log.error("message %s dead-lettered to %s after %d attempt(s): %s",
                    message.message_id, self._spec.dead_letter_queue, attempt, exc)
+        if self._metrics is not None:
+            self._metrics.dead_lettered()
         await message.reject(requeue=False)
