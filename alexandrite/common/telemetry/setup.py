@@ -142,21 +142,24 @@ class Telemetry:
         )
 
     def instrument_database(self, engine: Any) -> None:
-        """Database spans from SQLAlchemy (not asyncpg too: the two would duplicate each span)."""
-        if not self.enabled:
+        """Database spans from SQLAlchemy (not asyncpg too: the two would duplicate each span).
+
+        The engine's statements are traced by the instrumentation's ``EngineTracer`` attached to
+        this engine alone. ``SQLAlchemyInstrumentor().instrument(engine=…)`` would do the same
+        only once per process (later engines, as in the in-process test stack, stay untraced)
+        and also wraps ``Engine.connect`` globally, which adds a ``connect`` span to every pool
+        checkout: a tenth of an order's spans, saying nothing.
+        """
+        if not self.enabled or self.provider is None:
             return
-        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+        from opentelemetry.metrics import NoOpMeterProvider
 
-        SQLAlchemyInstrumentor().instrument(
-            engine=engine.sync_engine, tracer_provider=self.provider, enable_commenter=False
+        tracer = self.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
+        connections = NoOpMeterProvider().get_meter("alexandrite").create_up_down_counter(
+            "db.client.connections.usage"
         )
-        # The instrumentor also wraps Engine.connect, which adds a `connect` span to every pool
-        # checkout (every unit of work, every relay poll): a quarter of an order create's spans,
-        # telling nothing the statement spans do not (docs/performance.md). Statements only.
-        from opentelemetry.instrumentation.utils import unwrap
-        from sqlalchemy.engine.base import Engine
-
-        unwrap(Engine, "connect")
+        EngineTracer(tracer, engine.sync_engine, connections)  # type: ignore[no-untyped-call]
 
     def shutdown(self) -> None:
         if self.provider is not None and self.owns_provider:
