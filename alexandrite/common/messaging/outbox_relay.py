@@ -62,6 +62,7 @@ class OutboxRelay:
 
     async def pending(self) -> int:
         async with self._sessions() as session:
+            await session.connection()
             with suppress_instrumentation():
                 rows = await session.execute(
                     select(self._outbox.c.id).where(self._outbox.c.published_at.is_(None))
@@ -100,6 +101,9 @@ class OutboxRelay:
             # Claiming and marking rows is housekeeping across orders, run on every poll: as
             # spans it would be root traces of its own that nobody searches for, at a cost on
             # every poll (docs/performance.md). Each publish keeps its span, in its order's trace.
+            # The connection is checked out first, outside the suppression: a pool connection
+            # opened inside it stays untraced for whoever uses it later (seen in tests).
+            await session.connection()
             with suppress_instrumentation():
                 rows = (
                     await session.execute(

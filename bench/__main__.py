@@ -1,0 +1,112 @@
+"""``python -m bench`` (``make bench``): run every benchmark and write the results.
+
+    python -m bench                       # all five, about 12-15 minutes on 2 cores
+    python -m bench --quick               # shorter rounds, for development (about 5 minutes)
+    python -m bench --only overhead,flow  # some of them: overhead, visibility, pipeline, flow
+
+Needs the platform's system servers and secrets (``alexandrite up`` once); it starts its own
+services, Collector and Zipkin on free ports and stops them at the end. Results:
+bench/results/<date>.json, <date>.md (the table) and <date>-*.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from bench.flow import FlowConfig, run_flow
+from bench.overhead import OverheadConfig, run_overhead
+from bench.pipeline import GENERATOR, ensure_telemetrygen, measure_capacity
+from bench.platform import bench_amqp_url, fresh_databases, running_pipeline
+from bench.report import machine, markdown, write_results
+from bench.visibility import run_visibility
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ALL = ("overhead", "visibility", "pipeline", "flow")
+
+
+def _stop_on_term(signum: int, frame: object) -> NoReturn:
+    # Unwind through every `finally`, so that no server the benchmark started is left behind.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short rounds (development)")
+    parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated of {ALL}")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    wanted = {name.strip() for name in args.only.split(",") if name.strip()}
+    unknown = wanted - set(ALL)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    signal.signal(signal.SIGTERM, _stop_on_term)
+    quick = args.quick
+    started = time.monotonic()
+    stamp = datetime.datetime.now(datetime.UTC)
+    results: dict[str, Any] = {
+        "date": stamp.isoformat(timespec="seconds"),
+        "quick": quick,
+        "machine": machine(),
+    }
+
+    def say(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
+
+    if "pipeline" in wanted:
+        ensure_telemetrygen()
+    if wanted & {"overhead", "flow", "pipeline"}:
+        with running_pipeline("mem", tag="-bench-mem", zipkin_heap="2g") as pipeline:
+            if "overhead" in wanted:
+                say("1. tracing overhead: order create and model upload")
+                databases = fresh_databases(("shop", "files"))
+                results["overhead"] = run_overhead(
+                    pipeline,
+                    databases,
+                    bench_amqp_url(),
+                    OverheadConfig(pairs=2, round_s=2.0) if quick else OverheadConfig(),
+                )
+            if "flow" in wanted:
+                say("4-5. whole flow and resources per 1,000 orders")
+                results["flow"] = run_flow(
+                    pipeline,
+                    FlowConfig(pairs=1, orders=60) if quick else FlowConfig(),
+                )
+            if "pipeline" in wanted:
+                say("2. pipeline capacity, Zipkin in memory")
+                results["pipeline"] = {
+                    "generator": GENERATOR,
+                    "runs": measure_capacity(
+                        pipeline, (10_000,) if quick else (10_000, 20_000), 4.0 if quick else 6.0
+                    ),
+                }
+    if wanted & {"visibility", "pipeline"}:
+        with running_pipeline("mysql", tag="-bench-mysql") as pipeline:
+            if "visibility" in wanted:
+                say("3. time to visibility, Zipkin on MariaDB")
+                results["visibility"] = run_visibility(
+                    pipeline,
+                    fresh_databases(("shop",), suffix="bench_seen"),
+                    bench_amqp_url(),
+                    orders=15 if quick else 40,
+                )
+            if "pipeline" in wanted:
+                say("2. pipeline capacity, Zipkin on MariaDB")
+                runs = measure_capacity(pipeline, (10_000,), 2.0 if quick else 3.0, drain_s=40.0)
+                results.setdefault("pipeline", {"generator": GENERATOR, "runs": []})
+                results["pipeline"]["runs"] += runs
+    results["seconds"] = round(time.monotonic() - started, 1)
+    written = write_results(results, args.out, stamp.strftime("%Y-%m-%dT%H%M%SZ"))
+    print(markdown(results))
+    for path in written:
+        say(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

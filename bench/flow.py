@@ -1,0 +1,274 @@
+"""Benchmarks 4 and 5: completed orders per second through every system, traced and untraced,
+and what each process spends (CPU seconds, peak memory) per 1,000 orders.
+
+Two complete sets of the four services run side by side, each with its own databases and
+RabbitMQ virtual host (so neither takes the other's events): one traced (exporting to the
+benchmark's Collector and Zipkin), one untraced. The demo automation is on (CRM auto-approval,
+16 simulated printers), printing takes no time and never fails. A round places ``orders`` orders
+the way the demo does (create, upload a model through the Shop, submit) from ``concurrency``
+clients, and ends when the last of them is completed; rounds alternate between the two sets.
+Completion is read from the Shop's database, not by polling the API, so that watching the flow
+adds no requests and no spans to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+
+from alexandrite.common.settings import local_database_password
+from alexandrite.files.samples import SampleKind, sample_bytes
+from bench.platform import (
+    Pipeline,
+    bench_amqp_url,
+    bench_dir,
+    fresh_databases,
+    service_process,
+    service_url,
+)
+from bench.processes import BenchProcess
+from bench.stats import summary
+
+__all__ = ["FlowConfig", "run_flow"]
+
+PRINTERS = 16
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    pairs: int = 2
+    orders: int = 150
+    concurrency: int = 16
+    round_timeout_s: float = 120.0
+
+
+@dataclass
+class ServiceSet:
+    side: str
+    processes: dict[str, BenchProcess]
+    shop_database: str
+
+    @property
+    def shop_url(self) -> str:
+        return service_url(self.processes["shop"])
+
+
+def _service_set(side: str, telemetry: dict[str, str] | None) -> ServiceSet:
+    suffix = f"bench_{side}"
+    databases = fresh_databases(suffix=suffix)
+    amqp_url = bench_amqp_url(f"alexandrite-bench-{side}")
+    files = service_process(
+        "files",
+        name=f"files-{side}",
+        database_url=databases["files"],
+        amqp_url=amqp_url,
+        telemetry=telemetry,
+        extra={"FILES_STORAGE_DIR": str(bench_dir() / "models" / f"flow-{side}")},
+    )
+    files_url = service_url(files)
+    common = {"amqp_url": amqp_url, "telemetry": telemetry}
+    processes = {
+        "files": files,
+        "crm": service_process(
+            "crm",
+            name=f"crm-{side}",
+            database_url=databases["crm"],
+            extra={"CRM_FILES_URL": files_url, "CRM_AUTO_APPROVE": "true"},
+            **common,  # type: ignore[arg-type]
+        ),
+        "mes": service_process(
+            "mes",
+            name=f"mes-{side}",
+            database_url=databases["mes"],
+            extra={
+                "MES_FILES_URL": files_url,
+                "MES_SIMULATE_PRINTERS": "true",
+                "MES_PRINTERS": str(PRINTERS),
+                "MES_FAILURE_RATE": "0",
+                "MES_PRINT_SECONDS_PER_CM3": "0",
+                "MES_PRINT_SECONDS_MIN": "0",
+                "MES_PRINT_SECONDS_MAX": "0",
+            },
+            **common,  # type: ignore[arg-type]
+        ),
+        "shop": service_process(
+            "shop",
+            name=f"shop-{side}",
+            database_url=databases["shop"],
+            extra={"SHOP_FILES_URL": files_url},
+            **common,  # type: ignore[arg-type]
+        ),
+    }
+    return ServiceSet(side=side, processes=processes, shop_database=databases["shop"])
+
+
+async def _count_completed(database_url: str) -> tuple[int, int]:
+    """(completed, finished otherwise) orders in the Shop's database."""
+    name = database_url.rsplit("/", 1)[-1]
+    connection = await asyncpg.connect(
+        host="127.0.0.1",
+        port=5432,
+        user="alexandrite",
+        password=local_database_password(),
+        database=name,
+    )
+    try:
+        rows = await connection.fetch("SELECT status, count(*) AS n FROM orders GROUP BY status")
+    finally:
+        await connection.close()
+    counts = {str(row["status"]).lower(): int(row["n"]) for row in rows}
+    other = sum(counts.get(status, 0) for status in ("failed", "rejected", "cancelled"))
+    return counts.get("completed", 0), other
+
+
+async def _round(services: ServiceSet, config: FlowConfig) -> dict[str, Any]:
+    model = sample_bytes(SampleKind.CUBE_STL)
+    shop = services.shop_url
+    before, before_other = await _count_completed(services.shop_database)
+    placed = 0
+    errors: list[str] = []
+    numbers = iter(range(config.orders))
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal placed
+        for number in numbers:
+            try:
+                created = await client.post(
+                    f"{shop}/api/v1/orders",
+                    json={
+                        "customer": {
+                            "name": f"Flow {number}",
+                            "email": f"f{number}@bench.example",
+                        },
+                        "material": "PLA",
+                        "quantity": 1,
+                    },
+                )
+                created.raise_for_status()
+                order_id = created.json()["id"]
+                uploaded = await client.post(
+                    f"{shop}/api/v1/orders/{order_id}/model",
+                    files={"file": ("cube-20mm.stl", model, "application/octet-stream")},
+                )
+                uploaded.raise_for_status()
+                submitted = await client.post(f"{shop}/api/v1/orders/{order_id}/submit")
+                submitted.raise_for_status()
+                placed += 1
+            except httpx.HTTPError as exc:
+                errors.append(repr(exc)[:200])
+
+    started = time.perf_counter()
+    limits = httpx.Limits(max_connections=config.concurrency)
+    async with httpx.AsyncClient(timeout=60.0, limits=limits) as client:
+        await asyncio.gather(*(client_loop(client) for _ in range(config.concurrency)))
+    placing_s = time.perf_counter() - started
+    completed = other = 0
+    while time.perf_counter() - started < config.round_timeout_s:
+        done, finished_otherwise = await _count_completed(services.shop_database)
+        completed, other = done - before, finished_otherwise - before_other
+        if completed + other >= placed:
+            break
+        await asyncio.sleep(0.1)
+    seconds = time.perf_counter() - started
+    return {
+        "placed": placed,
+        "completed": completed,
+        "not_completed": placed - completed,
+        "errors": errors[:5],
+        "placing_s": round(placing_s, 2),
+        "seconds": round(seconds, 2),
+        "orders_per_s": completed / seconds if seconds else 0.0,
+    }
+
+
+def run_flow(pipeline: Pipeline, config: FlowConfig) -> dict[str, Any]:
+    sets = {
+        "traced": _service_set("traced", pipeline.telemetry_environment(1.0)),
+        "untraced": _service_set("untraced", None),
+    }
+    every = [process for s in sets.values() for process in s.processes.values()]
+    rounds: dict[str, list[dict[str, Any]]] = {side: [] for side in sets}
+    cpu: dict[str, dict[str, float]] = {side: {} for side in sets}
+    orders_done: dict[str, int] = dict.fromkeys(sets, 0)
+    try:
+        for process in every:
+            process.start()
+        for process in every:
+            process.wait_ready()
+        # A warm-up round each (imports, pools, JIT of the JVM): not counted.
+        for services in sets.values():
+            asyncio.run(_round(services, FlowConfig(orders=20, concurrency=4)))
+        order = []
+        for pair in range(config.pairs):
+            order += ["traced", "untraced"] if pair % 2 == 0 else ["untraced", "traced"]
+        for side in order:
+            services = sets[side]
+            watched = list(services.processes.values())
+            if side == "traced":
+                watched += pipeline.resources()
+            before = {process.name: process.sample().cpu_s for process in watched}
+            result = asyncio.run(_round_sampling(services, config, watched))
+            rounds[side].append(result)
+            orders_done[side] += result["completed"]
+            for process in watched:
+                used = process.sample().cpu_s - before[process.name]
+                cpu[side][process.name] = cpu[side].get(process.name, 0.0) + used
+    finally:
+        for process in every:
+            process.stop()
+    ratios = [
+        t["orders_per_s"] / u["orders_per_s"] if u["orders_per_s"] else float("nan")
+        for t, u in zip(rounds["traced"], rounds["untraced"], strict=True)
+    ]
+    resources: dict[str, Any] = {}
+    for side, spent in cpu.items():
+        per_thousand = 1000 / orders_done[side] if orders_done[side] else float("nan")
+        resources[side] = {
+            name: {
+                "cpu_s_per_1000_orders": round(seconds * per_thousand, 1),
+                "peak_rss_mib": round(
+                    next(p.peak_rss for p in [*every, *pipeline.resources()] if p.name == name)
+                    / 2**20,
+                    1,
+                ),
+            }
+            for name, seconds in spent.items()
+        }
+    return {
+        "orders_per_round": config.orders,
+        "concurrency": config.concurrency,
+        "printers": PRINTERS,
+        "trace_storage": pipeline.storage,
+        "sides": {
+            side: {
+                "orders_per_s": summary([r["orders_per_s"] for r in results]),
+                "rounds": results,
+            }
+            for side, results in rounds.items()
+        },
+        "traced_over_untraced": summary(ratios),
+        "resources": resources,
+    }
+
+
+async def _round_sampling(
+    services: ServiceSet, config: FlowConfig, watched: list[BenchProcess]
+) -> dict[str, Any]:
+    """A round, with every watched process's memory sampled twice a second meanwhile."""
+
+    async def sample_forever() -> None:
+        while True:
+            for process in watched:
+                await asyncio.to_thread(process.sample)
+            await asyncio.sleep(0.5)
+
+    sampler = asyncio.create_task(sample_forever())
+    try:
+        return await _round(services, config)
+    finally:
+        sampler.cancel()

@@ -1,0 +1,194 @@
+"""Benchmark 2: spans per second through SDK → Collector → Zipkin, every span accounted for.
+
+The generator is the Collector project's own ``telemetrygen`` (Go module
+github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen at v0.161.0, built
+into the cache like the Collector): a Python generator would need about a core of its own to
+offer 10 000 spans/s, and on two cores that core is taken from the Collector and Zipkin it
+measures. telemetrygen uses the OpenTelemetry Go SDK with its batch processor and sends OTLP/gRPC
+over TLS with our bearer token, as the services do.
+
+Each run offers a fixed number of spans at a fixed rate to a Collector (our config, 100 %
+sampling) and a Zipkin of its own, then follows how many are stored until the count stops
+moving. Sent = what telemetrygen generated; stored = rows in MariaDB (or, for the memory
+storage, spans Zipkin accepted minus those it dropped); dropped = what the Collector and Zipkin
+count as refused, failed or dropped. Sent − stored − dropped is the unaccounted loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from alexandrite.ops.collector_build import _go_environment, _go_executable
+from alexandrite.ops.paths import Paths
+from bench.platform import Pipeline, bench_dir, prometheus_values
+
+__all__ = ["GENERATOR", "ensure_telemetrygen", "measure_capacity"]
+
+TELEMETRYGEN_VERSION = "v0.161.0"
+TELEMETRYGEN_MODULE = "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen"
+SPANS_PER_TRACE = 10
+WORKERS = 4
+
+_COLLECTOR_DROPS = (
+    "otelcol_receiver_refused_spans",
+    "otelcol_receiver_failed_spans",
+    "otelcol_exporter_send_failed_spans",
+    "otelcol_exporter_enqueue_failed_spans",
+    "otelcol_processor_dropped_spans",
+)
+_ZIPKIN_DROPS = ("zipkin_collector_spans_dropped_total",)
+
+
+def ensure_telemetrygen(paths: Paths | None = None) -> Path:
+    """Build telemetrygen into ``<cache>/gobin/telemetrygen-<version>/`` once."""
+    paths = paths or Paths.from_env()
+    gobin = paths.cache / "gobin" / f"telemetrygen-{TELEMETRYGEN_VERSION}"
+    binary = gobin / "telemetrygen"
+    if binary.exists():
+        return binary
+    gobin.mkdir(parents=True, exist_ok=True)
+    go = _go_executable()
+    subprocess.run(
+        [go, "install", f"{TELEMETRYGEN_MODULE}@{TELEMETRYGEN_VERSION}"],
+        env={**os.environ, **_go_environment(go, gobin)},
+        check=True,
+        timeout=30 * 60,
+    )
+    return binary
+
+
+def _metric(text: str, name: str) -> float:
+    return prometheus_values(text, name) + prometheus_values(text, f"{name}_total")
+
+
+def _counted_drops(pipeline: Pipeline) -> dict[str, float]:
+    collector = pipeline.collector_metrics()
+    zipkin = pipeline.zipkin_metrics()
+    drops = {name: _metric(collector, name) for name in _COLLECTOR_DROPS}
+    drops |= {name: prometheus_values(zipkin, name) for name in _ZIPKIN_DROPS}
+    return drops
+
+
+def _offer(
+    binary: Path, pipeline: Pipeline, rate: float, seconds: float
+) -> tuple[subprocess.Popen[bytes], int]:
+    traces_per_worker = max(1, round(rate * seconds / SPANS_PER_TRACE / WORKERS))
+    token = pipeline.token_file.read_text().strip()
+    log = (bench_dir() / "logs" / "telemetrygen.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(binary), "traces",
+            "--otlp-endpoint", pipeline.otlp_endpoint,
+            "--ca-cert", str(pipeline.ca_file),
+            "--otlp-header", f'authorization="Bearer {token}"',
+            "--workers", str(WORKERS),
+            "--traces", str(traces_per_worker),
+            # telemetrygen's rate limiter counts spans (not traces), per worker.
+            "--rate", f"{rate / WORKERS:g}",
+            "--child-spans", str(SPANS_PER_TRACE - 1),
+            "--service", "bench-generator",
+            "--telemetry-attributes", 'order.id="bench"',
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    return process, traces_per_worker * WORKERS * SPANS_PER_TRACE
+
+
+def _one_rate(
+    binary: Path, pipeline: Pipeline, rate: float, seconds: float, drain_s: float
+) -> dict[str, Any]:
+    before_stored = pipeline.stored_spans()
+    before_drops = _counted_drops(pipeline)
+    before_cpu = {p.name: p.sample().cpu_s for p in pipeline.resources()}
+    started = time.monotonic()
+    generator, sent = _offer(binary, pipeline, rate, seconds)
+    generator_cpu = 0.0
+    generator_process = psutil.Process(generator.pid)
+    curve: list[tuple[float, int]] = []
+    last_change = started
+    stored = 0
+    sent_at: float | None = None
+    deadline = started + seconds + drain_s
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = time.monotonic()
+        count = pipeline.stored_spans() - before_stored
+        for process in pipeline.resources():
+            process.sample()
+        if count != stored:
+            stored, last_change = count, now
+        curve.append((round(now - started, 2), count))
+        if sent_at is None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = generator_process.cpu_times()
+                generator_cpu = times.user + times.system
+            if generator.poll() is not None:
+                sent_at = now
+        # Done when everything is stored, or when nothing moved for 10 s after the last send.
+        if stored >= sent or (sent_at is not None and now - max(last_change, sent_at) > 10.0):
+            break
+    if generator.poll() is None:
+        generator.kill()
+    generator.wait()
+    drops = {
+        name: value - before_drops.get(name, 0.0)
+        for name, value in _counted_drops(pipeline).items()
+    }
+    dropped = int(sum(drops.values()))
+    done_at = next((t for t, count in curve if count >= sent), math.nan)
+    # The sustained rate: the storage's slope between 10 % and 90 % of what it finally held.
+    low = next((t for t, c in curve if c >= 0.1 * stored), math.nan)
+    high = next((t for t, c in curve if c >= 0.9 * stored), math.nan)
+    slope = 0.8 * stored / (high - low) if high > low else math.nan
+    cpu = {p.name: round(p.sample().cpu_s - before_cpu[p.name], 2) for p in pipeline.resources()}
+    cpu["telemetrygen"] = round(generator_cpu, 2)
+    pipeline_cpu = sum(value for name, value in cpu.items() if name != "telemetrygen")
+    return {
+        "offered_spans_per_s": rate,
+        "sent": sent,
+        "stored": stored,
+        "counted_dropped": dropped,
+        "drops": {name: int(value) for name, value in drops.items() if value},
+        "unaccounted": sent - stored - dropped,
+        "generator_exit": generator.returncode,
+        "send_seconds": round((sent_at or time.monotonic()) - started, 2),
+        "sent_spans_per_s": round(sent / ((sent_at or time.monotonic()) - started), 1),
+        "all_stored_after_s": done_at,
+        "end_to_end_spans_per_s": round(sent / done_at, 1) if not math.isnan(done_at) else None,
+        "sustained_spans_per_s": round(slope, 1) if not math.isnan(slope) else None,
+        "cpu_s": cpu,
+        # Collector + Zipkin CPU per stored span: what a core of this machine carries.
+        "spans_per_cpu_s": round(stored / pipeline_cpu, 1) if pipeline_cpu else None,
+        "peak_rss_mib": {p.name: round(p.peak_rss / 2**20, 1) for p in pipeline.resources()},
+        "curve": curve,
+    }
+
+
+def measure_capacity(
+    pipeline: Pipeline, rates: tuple[float, ...], seconds: float, drain_s: float = 45.0
+) -> list[dict[str, Any]]:
+    """One run per offered rate through ``pipeline``, after a small uncounted warm-up."""
+    binary = ensure_telemetrygen()
+    # The first spans pay for the JVM's warm-up and Zipkin's schema checks: not counted.
+    _one_rate(binary, pipeline, 2_000, 1.0, 20.0)
+    runs = []
+    for rate in rates:
+        run = _one_rate(binary, pipeline, rate, seconds, drain_s)
+        run["storage"] = pipeline.storage
+        runs.append(run)
+    return runs
+
+
+GENERATOR = (
+    f"telemetrygen {TELEMETRYGEN_VERSION}, {WORKERS} workers, {SPANS_PER_TRACE} spans per trace, "
+    "OTLP/gRPC + TLS + bearer token"
+)

@@ -1,0 +1,232 @@
+"""The benchmark's outputs: ``bench/results/<date>.json``, a Markdown table and PNG plots."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+__all__ = ["machine", "markdown", "plots", "write_results"]
+
+TARGETS = {
+    "create_ratio": 0.95,
+    "create_p99_added_ms": 2.0,
+    "capacity_spans_per_s": 10_000,
+    "visibility_p95_s": 2.0,
+    "flow_orders_per_s": 100.0,
+}
+
+
+def machine() -> dict[str, Any]:
+    cpu_model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu_model,
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _spread(entry: dict[str, Any], digits: int = 2) -> str:
+    return (
+        f"{_fmt(entry['median'], digits)} ({_fmt(entry['min'], digits)}–"
+        f"{_fmt(entry['max'], digits)})"
+    )
+
+
+def _verdict(met: bool | None) -> str:
+    return "–" if met is None else ("met" if met else "**not met**")
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as Markdown: one table of targets, then one table per benchmark."""
+    lines: list[str] = []
+    m = results["machine"]
+    lines += [
+        f"Run {results['date']} on {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, "
+        f"load average at start {m['load_average_at_start']}; whole run "
+        f"{results.get('seconds', 0):.0f} s. Values: median (min–max) over alternated rounds.",
+        "",
+        "| benchmark | measured | target | verdict |",
+        "|---|---|---|---|",
+    ]
+    overhead = results.get("overhead")
+    if overhead:
+        for name, label in (("order_create", "order create"), ("model_upload", "model upload")):
+            for key, comparison in overhead[name]["comparisons"].items():
+                ratio = comparison["throughput_ratio"]
+                added = comparison["p99_added_ms"]
+                lines.append(
+                    f"| {label}: throughput {key} | {_spread(ratio, 3)} | ≥ 0.95 | "
+                    f"{_verdict(ratio['median'] >= TARGETS['create_ratio'])} |"
+                )
+                lines.append(
+                    f"| {label}: p99 added ({key}), ms | {_spread(added, 1)} | ≤ 2 ms | "
+                    f"{_verdict(added['median'] <= TARGETS['create_p99_added_ms'])} |"
+                )
+    pipeline = results.get("pipeline")
+    if pipeline:
+        for run in pipeline["runs"]:
+            rate = run["sustained_spans_per_s"]
+            lossless = run["stored"] == run["sent"]
+            met = bool(lossless and rate and rate >= TARGETS["capacity_spans_per_s"])
+            lines.append(
+                f"| pipeline → Zipkin {run['storage']}, offered {run['offered_spans_per_s']:,.0f}"
+                f" spans/s: sustained spans/s; stored/sent | {_fmt(rate, 0)}; "
+                f"{run['stored']:,}/{run['sent']:,} (unaccounted {run['unaccounted']:,}) | "
+                f"≥ 10,000, no loss | {_verdict(met)} |"
+            )
+    visibility = results.get("visibility")
+    if visibility:
+        lines.append(
+            f"| time to visibility (order.id in Zipkin {visibility['storage']}), p50 / p95 s | "
+            f"{_fmt(visibility['p50_s'])} / {_fmt(visibility['p95_s'])} | p95 ≤ 2 s | "
+            f"{_verdict(visibility['p95_s'] <= TARGETS['visibility_p95_s'])} |"
+        )
+    flow = results.get("flow")
+    if flow:
+        traced = flow["sides"]["traced"]["orders_per_s"]
+        untraced = flow["sides"]["untraced"]["orders_per_s"]
+        lines.append(
+            f"| whole flow, completed orders/s traced | {_spread(traced)} | ≥ 100 | "
+            f"{_verdict(traced['median'] >= TARGETS['flow_orders_per_s'])} |"
+        )
+        lines.append(f"| whole flow, completed orders/s untraced | {_spread(untraced)} | – | – |")
+        lines.append(
+            f"| whole flow, traced ÷ untraced | {_spread(flow['traced_over_untraced'], 3)} "
+            "| – | – |"
+        )
+    lines.append("")
+    return "\n".join(lines) + "\n" + _details(results)
+
+
+def _details(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    overhead = results.get("overhead")
+    pipeline = results.get("pipeline")
+    flow = results.get("flow")
+    if overhead:
+        lines += ["**Overhead** (closed loop for throughput, open loop for latency)", ""]
+        lines += [
+            "| request | side | req/s | p50 ms | p99 ms | errors |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name in ("order_create", "model_upload"):
+            for side, values in overhead[name]["sides"].items():
+                lines.append(
+                    f"| {name.replace('_', ' ')} | {side} | {_spread(values['throughput_rps'], 0)}"
+                    f" | {_spread(values['p50_ms'], 1)} | {_spread(values['p99_ms'], 1)} | "
+                    f"{values['errors']} |"
+                )
+        lines.append("")
+    if pipeline:
+        lines += [
+            f"**Pipeline capacity** ({pipeline['generator']})",
+            "",
+            "| storage | offered/s | sent/s | sustained/s | sent | stored | counted dropped "
+            "| unaccounted | spans per CPU-s (Collector+Zipkin) | peak RSS MiB |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for run in pipeline["runs"]:
+            rss = ", ".join(f"{k} {v:.0f}" for k, v in run["peak_rss_mib"].items())
+            lines.append(
+                f"| {run['storage']} | {run['offered_spans_per_s']:,.0f} | "
+                f"{_fmt(run['sent_spans_per_s'], 0)} | {_fmt(run['sustained_spans_per_s'], 0)} | "
+                f"{run['sent']:,} | {run['stored']:,} | {run['counted_dropped']:,} | "
+                f"{run['unaccounted']:,} | {_fmt(run['spans_per_cpu_s'], 0)} | {rss} |"
+            )
+        lines.append("")
+    if flow:
+        lines += [
+            f"**Resources per 1,000 completed orders** (whole flow, trace storage "
+            f"{flow['trace_storage']})",
+            "",
+            "| process | CPU s / 1,000 orders | peak RSS MiB |",
+            "|---|---|---|",
+        ]
+        for side, processes in flow["resources"].items():
+            total = sum(v["cpu_s_per_1000_orders"] for v in processes.values())
+            for name, values in processes.items():
+                lines.append(
+                    f"| {name} | {_fmt(values['cpu_s_per_1000_orders'], 1)} | "
+                    f"{_fmt(values['peak_rss_mib'], 0)} |"
+                )
+            lines.append(f"| **all {side}** | **{_fmt(total, 1)}** | |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plots(results: dict[str, Any], directory: Path, stem: str) -> list[Path]:
+    """PNG plots where a curve says more than a number; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    pipeline = results.get("pipeline")
+    if pipeline:
+        figure, axis = plt.subplots(figsize=(8, 4.5))
+        for run in pipeline["runs"]:
+            times = [point[0] for point in run["curve"]]
+            counts = [point[1] for point in run["curve"]]
+            label = f"{run['storage']}, {run['offered_spans_per_s']:,.0f}/s offered"
+            axis.plot(times, counts, label=label)
+            axis.axhline(run["sent"], linestyle=":", linewidth=0.8, color="grey")
+        axis.set_xlabel("seconds since the generator started")
+        axis.set_ylabel("spans stored in Zipkin")
+        axis.set_title("Pipeline capacity: spans stored over time (dotted: spans sent)")
+        axis.legend()
+        figure.tight_layout()
+        path = directory / f"{stem}-pipeline.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+    visibility = results.get("visibility")
+    if visibility and visibility["delays_s"]:
+        figure, axis = plt.subplots(figsize=(8, 4.5))
+        delays = sorted(visibility["delays_s"])
+        shares = [(index + 1) / len(delays) for index in range(len(delays))]
+        axis.step(delays, shares, where="post")
+        axis.axvline(2.0, linestyle="--", color="red", label="target p95 ≤ 2 s")
+        axis.set_xlabel("seconds from the end of the create request to the trace in Zipkin")
+        axis.set_ylabel("share of orders")
+        axis.set_title("Time to visibility (cumulative)")
+        axis.legend()
+        figure.tight_layout()
+        path = directory / f"{stem}-visibility.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+    return written
+
+
+def write_results(results: dict[str, Any], directory: Path, stem: str) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / f"{stem}.json"
+    json_path.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    table_path = directory / f"{stem}.md"
+    table_path.write_text(markdown(results) + "\n", encoding="utf-8")
+    return [json_path, table_path, *plots(results, directory, stem)]
