@@ -35,5 +35,11 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Tests that stop a shared server (RabbitMQ, the Collector) run last.
-    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+    # Fuzzing leaves the in-process services with junk data and aborted uploads: it runs after
+    # the functional tests. Tests that stop a shared server (RabbitMQ, the Collector) run last.
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("disruptive") is not None,
+            item.get_closest_marker("fuzz") is not None,
+        )
+    )

@@ -124,14 +124,10 @@ def _read_current() -> dict[str, FaultValue]:
         ) from None
 
 
-@app.command("set")
-def set_faults(
-    assignments: Annotated[list[str], typer.Argument(metavar="NAME=VALUE...")],
-    amqp_url: Annotated[
-        str, typer.Option(help="RabbitMQ for poison_message (the platform's default vhost)")
-    ] = DEFAULT_AMQP_URL,
+def apply_assignments(
+    assignments: list[str], console: Console, amqp_url: str = DEFAULT_AMQP_URL
 ) -> None:
-    """Switch faults on (or change their values); the others stay as they are."""
+    """Switch the faults ``NAME=VALUE`` on (stored ones in the faults file, one-shots now)."""
     try:
         parsed = [_parse_assignment(text) for text in assignments]
     except InvalidFault as exc:
@@ -155,6 +151,22 @@ def set_faults(
             console.print(f"[yellow]poison message sent[/yellow] to {value} (routing key {key})")
 
 
+def clear_stored(console: Console) -> None:
+    default_faults_file().unlink(missing_ok=True)
+    console.print("all faults off")
+
+
+@app.command("set")
+def set_faults(
+    assignments: Annotated[list[str], typer.Argument(metavar="NAME=VALUE...")],
+    amqp_url: Annotated[
+        str, typer.Option(help="RabbitMQ for poison_message (the platform's default vhost)")
+    ] = DEFAULT_AMQP_URL,
+) -> None:
+    """Switch faults on (or change their values); the others stay as they are."""
+    apply_assignments(assignments, console, amqp_url)
+
+
 @app.command()
 def clear(
     name: Annotated[str | None, typer.Argument(help="one fault; all when left out")] = None,
@@ -162,8 +174,7 @@ def clear(
     """Switch one fault, or all of them, off."""
     path = default_faults_file()
     if name is None:
-        path.unlink(missing_ok=True)
-        console.print("all faults off")
+        clear_stored(console)
         return
     if name not in FAULTS:
         raise typer.BadParameter(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")

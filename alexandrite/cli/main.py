@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 import httpx
@@ -16,7 +17,9 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from alexandrite.cli import faults
-from alexandrite.cli.demo import print_summary, run_demo
+from alexandrite.cli.demo import DemoResult, print_summary, run_demo
+from alexandrite.cli.indicators import print_indicators
+from alexandrite.cli.rehearsal import fault_rehearsal
 from alexandrite.cli.security import audit_app, tokens_app, users_app
 from alexandrite.gateway.bootstrap import DEMO_PASSWORD_SECRET
 from alexandrite.ops.paths import Paths
@@ -168,6 +171,7 @@ def status() -> None:
                 name, process["statename"], str(process["pid"] or "-"), f"{uptime}s", ready
             )
     console.print(table)
+    print_indicators(console)
 
 
 @app.command()
@@ -190,11 +194,32 @@ def demo(
     orders: Annotated[int, typer.Option(help="how many orders to drive through")] = 20,
     concurrency: Annotated[int, typer.Option(help="orders placed at once")] = 8,
     timeout: Annotated[float, typer.Option(help="seconds to wait for all to finish")] = 300.0,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--faults",
+            help="rehearse: NAME=VALUE faults on during the demo (e.g. crm_error_rate=0.3); "
+            "waits for the alert and its resolved notice",
+        ),
+    ] = None,
 ) -> None:
     """Drive orders through the real APIs and print where they ended and how long it took."""
-    result = asyncio.run(
-        run_demo(orders, concurrency=concurrency, timeout_s=timeout, console=console)
-    )
+    rehearsing = bool(fault)
+    since = datetime.now(UTC)
+    if fault:
+        faults.apply_assignments(fault, console)
+
+    async def drive() -> DemoResult:
+        if not rehearsing:
+            return await run_demo(
+                orders, concurrency=concurrency, timeout_s=timeout, console=console
+            )
+        async with fault_rehearsal(since, console):
+            return await run_demo(
+                orders, concurrency=concurrency, timeout_s=timeout, console=console
+            )
+
+    result = asyncio.run(drive())
     tracing = os.environ.get("ALEXANDRITE_TRACING", "true") != "false"
     print_summary(result, console, GATEWAY if tracing else None)
     if tracing:

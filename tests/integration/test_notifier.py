@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from alexandrite.notifier.app import create_app
 from alexandrite.notifier.settings import Settings
 from tests.integration.conftest import Platform
-from tests.integration.flow import place_order, submit, wait_for_crm_status
+from tests.integration.flow import place_order, submit, wait_for_crm_status, wait_for_shop_status
 from tests.integration.own_platform import own_platform
 from tests.support.infra import free_port, fresh_database
 from tests.support.polling import eventually
@@ -104,6 +104,8 @@ async def test_an_order_stuck_webhook_is_stored_once_and_names_the_waiting_order
         order_id = await place_order(client, platform)
         await submit(client, platform, order_id)
         await wait_for_crm_status(client, platform, order_id, "in_review")
+        # The notifier asks the Shop, which hears of the review a moment after the CRM.
+        await wait_for_shop_status(client, platform, order_id, "in_review")
 
         payload = _webhook([_alert("a1b2c3")])
         first = await client.post(f"{notifier.url}/api/v1/alertmanager", json=payload)
@@ -117,7 +119,13 @@ async def test_an_order_stuck_webhook_is_stored_once_and_names_the_waiting_order
 
         [notification] = await eventually(enriched, what="the notification delivered")
         enrichment = notification["enrichment"]
-        assert order_id in enrichment["order_ids"]
+        waiting = await client.get(
+            f"{platform.shop.url}/api/v1/orders",
+            params={"status": "in_review", "oldest_first": "true", "limit": 10},
+        )
+        # The orders waiting longest, as the Shop lists them (ours among them when few wait).
+        assert enrichment["order_ids"] == [order["id"] for order in waiting.json()]
+        assert order_id in enrichment["order_ids"] or len(enrichment["order_ids"]) == 10
         assert enrichment["order_status"] == "in_review"
         oldest = enrichment["order_id"]
         assert enrichment["links"] == {

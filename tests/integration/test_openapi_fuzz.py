@@ -42,7 +42,7 @@ from alexandrite.files.samples import SampleKind, sample_bytes
 from tests.integration.conftest import Platform
 from tests.integration.flow import place_order, submit, wait_for_crm_status, wait_for_job
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 
 SERVICES = ("shop", "crm", "mes", "files")
 # Generated requests per operation and pass (examples and boundary cases come on top).

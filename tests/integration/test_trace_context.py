@@ -88,8 +88,13 @@ async def test_order_id_reaches_every_span_of_the_order_through_baggage(
 
     # Database spans in the CRM never name the order: only baggage can have put it there.
     await eventually(crm_database_spans, what="CRM database spans carrying order.id")
-    names = {s.name for s in _of_order(spans, order_id)}
-    assert {"files.upload", "files.model.analysis", "crm.price_quote"} <= names
+    wanted = {"files.upload", "files.model.analysis", "crm.price_quote"}
+
+    async def business_spans() -> set[str] | None:
+        names = {s.name for s in _of_order(spans, order_id)}
+        return names if wanted <= names else None
+
+    await eventually(business_spans, what=f"{wanted} carrying the order's id")
     changes = [
         dict(event.attributes or {})
         for s in _of_order(spans, order_id)
