@@ -21,11 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import asyncpg
 import httpx
 
-from alexandrite.common.migrations import upgrade
-from alexandrite.common.settings import local_database_password, local_database_url
 from alexandrite.ops import mariadb
 from alexandrite.ops.collector import (
     CollectorSettings,
@@ -34,6 +31,7 @@ from alexandrite.ops.collector import (
 )
 from alexandrite.ops.paths import REPO_ROOT, Paths
 from alexandrite.ops.program import Program
+from alexandrite.ops.scratch_database import fresh_database
 from alexandrite.ops.tls import TlsMaterial, ensure_secret
 from alexandrite.ops.zipkin import (
     ZipkinDatabase,
@@ -69,32 +67,13 @@ def bench_dir() -> Path:
     return directory
 
 
-async def _fresh_database(service: str, suffix: str) -> str:
-    name = f"alexandrite_{service}_{suffix}"
-    connection = await asyncpg.connect(
-        host="127.0.0.1",
-        port=5432,
-        user="alexandrite",
-        password=local_database_password(),
-        database="postgres",
-    )
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    url = local_database_url(name)
-    await asyncio.to_thread(upgrade, service, url)
-    return url
-
-
 def fresh_databases(
     services: tuple[str, ...] = ("shop", "crm", "mes", "files"), suffix: str = "bench"
 ) -> dict[str, str]:
     """Drop, create and migrate ``alexandrite_<service>_<suffix>``; return their URLs."""
 
     async def all_of_them() -> dict[str, str]:
-        return {service: await _fresh_database(service, suffix) for service in services}
+        return {service: await fresh_database(service, suffix) for service in services}
 
     return asyncio.run(all_of_them())
 

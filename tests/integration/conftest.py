@@ -19,9 +19,10 @@ from alexandrite.files.app import create_app as create_files
 from alexandrite.files.settings import Settings as FilesSettings
 from alexandrite.mes.app import create_app as create_mes
 from alexandrite.mes.settings import Settings as MesSettings
+from alexandrite.ops.scratch_database import fresh_database
 from alexandrite.shop.app import create_app as create_shop
 from alexandrite.shop.settings import Settings as ShopSettings
-from tests.support.infra import free_port, fresh_database, test_amqp_url
+from tests.support.infra import free_port, test_amqp_url
 from tests.support.servers import RunningService, serve_in_process
 
 # Fast retries so that a poison message reaches its dead-letter queue within seconds.

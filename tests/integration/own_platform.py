@@ -16,10 +16,11 @@ from alexandrite.files.app import create_app as create_files
 from alexandrite.files.settings import Settings as FilesSettings
 from alexandrite.mes.app import create_app as create_mes
 from alexandrite.mes.settings import Settings as MesSettings
+from alexandrite.ops.scratch_database import fresh_database
 from alexandrite.shop.app import create_app as create_shop
 from alexandrite.shop.settings import Settings as ShopSettings
 from tests.integration.conftest import RETRY_DELAYS_MS, Platform
-from tests.support.infra import free_port, fresh_database
+from tests.support.infra import free_port
 from tests.support.servers import serve_in_process
 
 __all__ = ["own_platform"]

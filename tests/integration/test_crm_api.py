@@ -43,7 +43,8 @@ from alexandrite.crm.store import Review
 from alexandrite.files.app import create_app as create_files
 from alexandrite.files.samples import SampleKind, sample_bytes
 from alexandrite.files.settings import Settings as FilesSettings
-from tests.support.infra import free_port, fresh_database
+from alexandrite.ops.scratch_database import fresh_database
+from tests.support.infra import free_port
 from tests.support.servers import RunningService, serve_in_process
 
 pytestmark = pytest.mark.integration

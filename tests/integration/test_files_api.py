@@ -26,7 +26,8 @@ from alexandrite.common.settings import TelemetrySettings
 from alexandrite.files.app import create_app
 from alexandrite.files.samples import BAD_SAMPLES, GOOD_SAMPLES, SampleKind, sample_bytes
 from alexandrite.files.settings import Settings
-from tests.support.infra import TEST_VHOST, fresh_database
+from alexandrite.ops.scratch_database import fresh_database
+from tests.support.infra import TEST_VHOST
 
 pytestmark = pytest.mark.integration
 

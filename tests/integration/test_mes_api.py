@@ -43,7 +43,8 @@ from alexandrite.files.samples import SampleKind, sample_bytes
 from alexandrite.files.settings import Settings as FilesSettings
 from alexandrite.mes.app import create_app
 from alexandrite.mes.settings import Settings
-from tests.support.infra import free_port, fresh_database
+from alexandrite.ops.scratch_database import fresh_database
+from tests.support.infra import free_port
 from tests.support.polling import eventually
 from tests.support.servers import serve_in_process
 

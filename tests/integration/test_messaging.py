@@ -20,10 +20,10 @@ from alexandrite.common.messaging.publisher import publish_event
 from alexandrite.common.messaging.topology import EVENTS_EXCHANGE, QueueSpec
 from alexandrite.common.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from alexandrite.ops import rabbitmq
+from alexandrite.ops.scratch_database import fresh_database
 from alexandrite.shop.store import tables
 from tests.integration.conftest import Platform
 from tests.integration.flow import place_order, wait_for_crm_status
-from tests.support.infra import fresh_database
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration

@@ -15,10 +15,11 @@ from fastapi import FastAPI, Request, Response
 
 from alexandrite.notifier.app import create_app
 from alexandrite.notifier.settings import Settings
+from alexandrite.ops.scratch_database import fresh_database
 from tests.integration.conftest import Platform
 from tests.integration.flow import place_order, submit, wait_for_crm_status, wait_for_shop_status
 from tests.integration.own_platform import own_platform
-from tests.support.infra import free_port, fresh_database
+from tests.support.infra import free_port
 from tests.support.polling import eventually
 from tests.support.servers import RunningService, serve_in_process
 

@@ -24,8 +24,9 @@ from alexandrite.gateway.database_role import ensure_app_role
 from alexandrite.gateway.server import tls_config
 from alexandrite.gateway.settings import Settings, app_database_url
 from alexandrite.ops.paths import Paths
+from alexandrite.ops.scratch_database import fresh_database
 from alexandrite.ops.tls import ensure_tls_material
-from tests.support.infra import free_port, fresh_database
+from tests.support.infra import free_port
 from tests.support.polling import eventually
 
 PASSWORD = "correct horse battery staple"

@@ -28,7 +28,8 @@ from alexandrite.ops.monitoring import (
 )
 from alexandrite.ops.paths import Paths
 from alexandrite.ops.program import Program
-from tests.support.infra import free_port, fresh_database
+from alexandrite.ops.scratch_database import fresh_database
+from tests.support.infra import free_port
 from tests.support.polling import eventually
 from tests.support.servers import RunningService, serve_in_process
 
