@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alexandrite.common.metrics import ScrapeCollector
+from alexandrite.common.order_status import TERMINAL, OrderStatus
 
 __all__ = ["OrderStatusCollector"]
 
@@ -43,6 +44,29 @@ class OrderStatusCollector(ScrapeCollector):
             select(status, func.extract("epoch", func.now() - func.min(entered_status_at)))
             .where(status.in_(self._open))
             .group_by(status)
+        )
+
+    @classmethod
+    def from_history(
+        cls,
+        sessions: async_sessionmaker[AsyncSession],
+        rows: Any,
+        history: Any,
+    ) -> OrderStatusCollector:
+        """For a table of orders (``id``, ``status``, ``created_at``) with a status history
+        (``order_id``, ``status``, ``at``), following the shared order statuses: a row entered
+        its status at the latest history entry for it, or at its creation."""
+        entered = (
+            select(func.max(history.at))
+            .where(history.order_id == rows.id, history.status == rows.status)
+            .scalar_subquery()
+        )
+        return cls(
+            sessions,
+            rows.__table__.c.status,
+            func.coalesce(entered, rows.created_at),
+            statuses=[status.value for status in OrderStatus],
+            terminal=[status.value for status in TERMINAL],
         )
 
     async def read(self) -> Sequence[Metric]:

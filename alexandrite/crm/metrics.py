@@ -7,11 +7,9 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alexandrite.common.status_metrics import OrderStatusCollector
-from alexandrite.crm.domain import TERMINAL, ReviewStatus
 from alexandrite.crm.store import Review, StatusChange
 
 __all__ = ["CRM_METRICS", "CrmMetrics", "review_status_collector"]
@@ -30,15 +28,4 @@ class CrmMetrics:
 
 def review_status_collector(sessions: async_sessionmaker[AsyncSession]) -> OrderStatusCollector:
     """Reviews per status; in each open status, since when the oldest has been in it."""
-    entered = (
-        select(func.max(StatusChange.at))
-        .where(StatusChange.order_id == Review.id, StatusChange.status == Review.status)
-        .scalar_subquery()
-    )
-    return OrderStatusCollector(
-        sessions,
-        Review.__table__.c.status,
-        func.coalesce(entered, Review.created_at),
-        statuses=[status.value for status in ReviewStatus],
-        terminal=[status.value for status in TERMINAL],
-    )
+    return OrderStatusCollector.from_history(sessions, Review, StatusChange)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alexandrite.common.status_metrics import OrderStatusCollector
@@ -93,15 +92,4 @@ class ShopMetrics:
 
 def order_status_collector(sessions: async_sessionmaker[AsyncSession]) -> OrderStatusCollector:
     """Orders per status; in each open status, since when the oldest order has been in it."""
-    entered = (
-        select(func.max(StatusChange.at))
-        .where(StatusChange.order_id == Order.id, StatusChange.status == Order.status)
-        .scalar_subquery()
-    )
-    return OrderStatusCollector(
-        sessions,
-        Order.__table__.c.status,
-        func.coalesce(entered, Order.created_at),
-        statuses=[status.value for status in OrderStatus],
-        terminal=[status.value for status in TERMINAL],
-    )
+    return OrderStatusCollector.from_history(sessions, Order, StatusChange)
