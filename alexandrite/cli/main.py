@@ -21,7 +21,7 @@ from alexandrite.cli.demo import DemoResult, print_summary, run_demo
 from alexandrite.cli.indicators import print_indicators
 from alexandrite.cli.rehearsal import fault_rehearsal
 from alexandrite.cli.security import audit_app, tokens_app, users_app
-from alexandrite.gateway.bootstrap import DEMO_PASSWORD_SECRET
+from alexandrite.ops.gateway_bootstrap import DEMO_PASSWORD_SECRET
 from alexandrite.ops.paths import Paths
 
 app = typer.Typer(

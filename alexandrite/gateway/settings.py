@@ -1,7 +1,7 @@
 """Gateway settings (environment prefix ``GATEWAY_``).
 
 The gateway connects to its database as ``alexandrite_gateway_app``, a role that may only read
-and append the audit log (see ``database_role``); migrations run as the owner ``alexandrite``.
+and append the audit log (see ``alexandrite.ops.gateway_role``); migrations run as the owner ``alexandrite``.
 """
 
 from __future__ import annotations

@@ -16,11 +16,11 @@ from typing import Literal
 
 from alexandrite.common.migrations import SERVICES, upgrade
 from alexandrite.common.settings import DB_PASSWORD_SECRET, local_database_url
-from alexandrite.gateway.bootstrap import DemoLogin, prepare_gateway
-from alexandrite.gateway.program import gateway_program
 from alexandrite.ops import mariadb, postgres, rabbitmq
 from alexandrite.ops.apt import ensure_apt_packages
 from alexandrite.ops.collector import CollectorSettings, collector_program, ensure_collector_binary
+from alexandrite.ops.gateway_bootstrap import DemoLogin, prepare_gateway
+from alexandrite.ops.gateway_program import gateway_program
 from alexandrite.ops.monitoring import MonitoringSettings, monitoring_programs
 from alexandrite.ops.paths import REPO_ROOT, Paths
 from alexandrite.ops.program import Program

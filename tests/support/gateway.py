@@ -20,9 +20,9 @@ from alexandrite.common.db import Database
 from alexandrite.gateway.accounts import Accounts
 from alexandrite.gateway.app import create_app
 from alexandrite.gateway.audit_log import AuditLog
-from alexandrite.gateway.database_role import ensure_app_role
 from alexandrite.gateway.server import tls_config
 from alexandrite.gateway.settings import Settings, app_database_url
+from alexandrite.ops.gateway_role import ensure_app_role
 from alexandrite.ops.paths import Paths
 from alexandrite.ops.scratch_database import fresh_database
 from alexandrite.ops.tls import ensure_tls_material

@@ -1,6 +1,6 @@
 """Getting the gateway's database ready at setup: the application role, and the demo user.
 
-    python -m alexandrite.gateway.bootstrap      # after migrating alexandrite_gateway
+    python -m alexandrite.ops.gateway_bootstrap      # after migrating alexandrite_gateway
 
 ``alexandrite up`` calls ``prepare_gateway`` after the migrations, and the demo prints the
 ``demo-support`` login (its password is generated once, kept in the secrets directory).
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from alexandrite.common.db import Database
 from alexandrite.gateway.accounts import Accounts
 from alexandrite.gateway.audit_log import AuditEntry, AuditLog
-from alexandrite.gateway.database_role import ensure_app_role
 from alexandrite.gateway.principal import SUPPORT
 from alexandrite.gateway.settings import DATABASE, app_database_url
+from alexandrite.ops.gateway_role import ensure_app_role
 from alexandrite.ops.paths import Paths
 from alexandrite.ops.secrets import ensure_secret
 
