@@ -126,10 +126,14 @@ def down(
     ] = False,
 ) -> None:
     """Stop the platform's processes."""
-    from alexandrite.ops.stack import tear_down
+    from alexandrite.ops.stack import TearDownFailed, tear_down
 
     _logging(False)
-    tear_down(everything)
+    try:
+        tear_down(everything)
+    except TearDownFailed as error:
+        console.print(f"[red]not everything stopped:[/red] {error}")
+        raise typer.Exit(1) from error
     console.print("stopped")
 
 

@@ -84,15 +84,18 @@ def stop_postgres(timeout: float = 60.0) -> None:
         log.info("PostgreSQL is already stopped")
         return
     log.info("stopping PostgreSQL %s/%s", VERSION, CLUSTER)
+    # Debian's pg_ctlcluster takes its own options (the mode) before the cluster, and passes
+    # pg_ctl's (the wait timeout) only after "--": "-t" in its own place is "Unknown option".
     run(
         [
             "pg_ctlcluster",
             "--skip-systemctl-redirect",
+            "--mode",
+            "fast",
             VERSION,
             CLUSTER,
             "stop",
-            "-m",
-            "fast",
+            "--",
             "-t",
             str(int(timeout)),
         ],

@@ -36,7 +36,14 @@ from alexandrite.ops.zipkin import (
     zipkin_program,
 )
 
-__all__ = ["SERVICE_PORTS", "StackOptions", "bring_up", "programs", "tear_down"]
+__all__ = [
+    "SERVICE_PORTS",
+    "StackOptions",
+    "TearDownFailed",
+    "bring_up",
+    "programs",
+    "tear_down",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -194,11 +201,35 @@ def bring_up(
     return timings, demo_login
 
 
+class TearDownFailed(RuntimeError):
+    """Some servers did not stop; the others were still stopped."""
+
+
 def tear_down(everything: bool = False) -> None:
-    """Stop the supervised processes; with ``everything``, the system servers too."""
+    """Stop the supervised processes; with ``everything``, the system servers too.
+
+    In the reverse order of ``bring_up``: the platform's processes first (they hold connections
+    to the servers), then RabbitMQ, PostgreSQL and MariaDB. Each stop is a no-op for a server
+    that is not running, so a second call, or one after a server was stopped by hand, succeeds.
+    A server that fails to stop does not keep the next ones running: all are tried, then the
+    failures are raised together.
+    """
     paths = Paths.from_env()
-    Supervisor(paths).shutdown()
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("supervised processes", Supervisor(paths).shutdown)
+    ]
     if everything:
-        rabbitmq.stop_rabbitmq()
-        postgres.stop_postgres()
-        mariadb.stop_mariadb()
+        steps += [
+            ("RabbitMQ", rabbitmq.stop_rabbitmq),
+            ("PostgreSQL", postgres.stop_postgres),
+            ("MariaDB", mariadb.stop_mariadb),
+        ]
+    failures: list[str] = []
+    for what, stop in steps:
+        try:
+            stop()
+        except Exception as error:  # noqa: BLE001 - every server gets its chance to stop
+            _log.error("stopping %s failed: %s", what, error)
+            failures.append(f"{what}: {error}")
+    if failures:
+        raise TearDownFailed("; ".join(failures))
