@@ -23,7 +23,9 @@ from alexandrite.gateway.access import (
     wants_html,
 )
 from alexandrite.gateway.audit_middleware import audit_context
+from alexandrite.gateway.order_lists import console_lists
 from alexandrite.gateway.pages import home_page, login_page
+from alexandrite.gateway.principal import SUPPORT
 from alexandrite.gateway.runtime import RuntimeDep
 
 __all__ = ["router"]
@@ -122,6 +124,14 @@ async def logout(
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def home(request: Request, runtime: RuntimeDep) -> Response:
     resolution = await identify(request, runtime.accounts)
-    if resolution.principal is None:
+    context = audit_context(request)
+    principal = resolution.principal
+    if principal is None:
+        context.result, context.detail = "denied", "not logged in: sent to the login page"
         return RedirectResponse("/auth/login", status_code=303)
-    return HTMLResponse(home_page(resolution.principal))
+    context.actor, context.role = principal.name, principal.role_label
+    if not principal.has(SUPPORT):
+        context.detail = "no lists shown: role support required"
+        return HTMLResponse(home_page(principal))
+    context.detail = f"via {principal.via}; lists stalled, failed, slowest"
+    return HTMLResponse(home_page(principal, await console_lists(runtime.lists)))

@@ -1,8 +1,15 @@
-"""The order journey: the order's status history from the Shop API and its traces from Zipkin,
-summarised for a support engineer (services, spans, errors, time per step, links to Zipkin)."""
+"""The order journey: the order's steps from the Shop, its traces fetched from Zipkin by id, the
+live waiting point, and the verdict (DESIGN.md §4, the support console).
+
+Fast at any store size: no tag search. The Shop's internal read gives the trace id of every
+status change, of the model upload and of each event the Shop published; those traces are
+fetched by id (``/api/v2/trace/{id}``), a few at once. Zipkin unreachable → the journey still
+shows the status history and says that traces are unavailable.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -12,8 +19,25 @@ import httpx
 
 from alexandrite.common.errors import DependencyFailed, NotFound
 from alexandrite.common.http_client import raise_for_problem
+from alexandrite.common.status_limits import StatusLimit
+from alexandrite.gateway.span_reading import (
+    business_spans,
+    message_hops,
+    service_of,
+    span_errors,
+)
+from alexandrite.gateway.verdict import Step, decide
+from alexandrite.gateway.waiting_point import LiveSources
 
-__all__ = ["JourneyBuilder", "summarise_traces", "timeline", "zipkin_search_url"]
+__all__ = [
+    "TERMINAL",
+    "JourneyBuilder",
+    "span_url",
+    "steps_of",
+    "summarise_traces",
+    "timeline",
+    "zipkin_search_url",
+]
 
 TERMINAL = frozenset({"rejected", "completed", "failed", "cancelled"})
 Span = dict[str, Any]
@@ -24,48 +48,47 @@ def _parse_time(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def timeline(history: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """Each status with how long the order stayed in it (the current one: until now)."""
-    steps: list[dict[str, Any]] = []
+def _from_us(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros / 1e6, tz=UTC)
+
+
+def span_url(trace_id: str, span_id: str | None = None) -> str:
+    """The trace in Zipkin's UI through the gateway, naming the span to look at."""
+    return f"/zipkin/traces/{trace_id}" + (f"?spanId={span_id}" if span_id else "")
+
+
+def steps_of(history: list[dict[str, Any]]) -> list[Step]:
     ordered = sorted(history, key=lambda entry: _parse_time(str(entry["at"])))
+    steps = []
     for index, entry in enumerate(ordered):
-        start = _parse_time(str(entry["at"]))
         following = ordered[index + 1] if index + 1 < len(ordered) else None
-        if following is not None:
-            end, current = _parse_time(str(following["at"])), False
-        elif entry["status"] in TERMINAL:
-            end, current = start, False
-        else:
-            end, current = now, True
-        steps.append(
-            {
-                "status": entry["status"],
-                "at": start.isoformat(),
-                "duration_s": round((end - start).total_seconds(), 3),
-                "current": current,
-            }
-        )
+        entered = _parse_time(str(entry["at"]))
+        left = _parse_time(str(following["at"])) if following is not None else None
+        if following is None and entry["status"] in TERMINAL:
+            left = entered
+        steps.append(Step(str(entry["status"]), entered, left, entry.get("trace_id"),
+                          entry.get("span_id"), entry.get("reason")))
     return steps
 
 
-def _service(span: Span) -> str:
-    return str(span.get("localEndpoint", {}).get("serviceName", "unknown"))
-
-
-def _error(span: Span) -> str | None:
-    tags = span.get("tags", {})
-    if "error" in tags:
-        return str(tags["error"]) or "error"
-    if tags.get("otel.status_code") == "ERROR":
-        return str(tags.get("otel.status_description", "error"))
-    return None
+def timeline(history: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """Each status with how long the order stayed in it (the current one: until now)."""
+    return [
+        {
+            "status": step.status,
+            "at": step.entered.isoformat(),
+            "duration_s": round(step.seconds(now), 3),
+            "current": step.left is None,
+        }
+        for step in steps_of(history)
+    ]
 
 
 def summarise_traces(traces: list[list[Span]], zipkin_base: str = "/zipkin") -> dict[str, Any]:
     """Per trace: root, services, span and error counts, start and duration; plus totals."""
     summaries: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
     services: Counter[str] = Counter()
+    errors = []
     for spans in traces:
         if not spans:
             continue
@@ -75,39 +98,47 @@ def summarise_traces(traces: list[list[Span]], zipkin_base: str = "/zipkin") -> 
         root = min(roots or spans, key=lambda span: int(span.get("timestamp", 0)))
         start = min(int(span.get("timestamp", 0)) for span in spans)
         end = max(int(span.get("timestamp", 0)) + int(span.get("duration", 0)) for span in spans)
-        trace_errors = [
-            {"trace_id": trace_id, "span_id": span.get("id"), "service": _service(span),
-             "name": span.get("name"), "error": _error(span)}
-            for span in spans
-            if _error(span) is not None
-        ]
+        trace_errors = span_errors(spans)
         errors += trace_errors
-        trace_services = sorted({_service(span) for span in spans})
-        services.update(_service(span) for span in spans)
+        services.update(service_of(span) for span in spans)
         summaries.append(
             {
                 "trace_id": trace_id,
-                "root": {"name": root.get("name"), "service": _service(root)},
-                "start": datetime.fromtimestamp(start / 1e6, tz=UTC).isoformat(),
+                "root": {"name": root.get("name"), "service": service_of(root)},
+                "start": _from_us(start).isoformat(),
                 "duration_ms": round((end - start) / 1000, 3),
-                "services": trace_services,
+                "services": sorted({service_of(span) for span in spans}),
                 "spans": len(spans),
                 "errors": len(trace_errors),
                 "zipkin_url": f"{zipkin_base}/traces/{trace_id}",
             }
         )
     summaries.sort(key=lambda summary: str(summary["start"]))
+    errors.sort(key=lambda error: error.at_us)
     return {
         "services": dict(sorted(services.items())),
         "span_count": sum(summary["spans"] for summary in summaries),
         "error_count": len(errors),
         "traces": summaries,
-        "errors": errors,
+        "errors": [
+            {
+                "trace_id": error.trace_id,
+                "span_id": error.span_id,
+                "service": error.service,
+                "name": error.span,
+                "error": error.message,
+                "exception_type": error.exception_type,
+                "http_status": error.http_status,
+                "at": _from_us(error.at_us).isoformat(),
+                "zipkin_url": span_url(error.trace_id, error.span_id),
+            }
+            for error in errors
+        ],
     }
 
 
 def zipkin_search_url(order_id: uuid.UUID | str, start: datetime, end: datetime) -> str:
-    """The Zipkin UI's search for the order over its lifetime.
+    """The Zipkin UI's search for the order over its lifetime (a person's fallback).
 
     ``tagQuery`` rather than ``annotationQuery``: Lens turns an annotationQuery made only of
     autocomplete keys (order.id is one) into a chip plus an empty one, which finds nothing.
@@ -120,57 +151,218 @@ def zipkin_search_url(order_id: uuid.UUID | str, start: datetime, end: datetime)
     )
 
 
-class JourneyBuilder:
-    """Reads the Shop API and Zipkin; owns neither client (the app closes them)."""
+def trace_ids_of(index: dict[str, Any], limit: int) -> list[str]:
+    """Every trace id the Shop knows for the order, oldest step first, each once."""
+    ids = [index.get("model_trace_id")]
+    ids += [entry.get("trace_id") for entry in index.get("history", [])]
+    ids += [event.get("trace_id") for event in index.get("published", [])]
+    return [trace_id for trace_id in dict.fromkeys(ids) if trace_id][:limit]
 
-    def __init__(self, shop: httpx.AsyncClient, zipkin: httpx.AsyncClient, lookback_ms: int):
+
+def _hop_view(hop: Any) -> dict[str, Any]:
+    consumers = []
+    for consumer in hop.consumers:
+        wait = (consumer["started_us"] - hop.published_us) / 1e6 if hop.published_us else None
+        consumers.append(
+            {
+                "service": consumer["service"],
+                "queue": consumer["queue"],
+                "consumed_at": _from_us(consumer["started_us"]).isoformat(),
+                "wait_s": round(wait, 3) if wait is not None else None,
+                "duration_s": round(consumer["duration_us"] / 1e6, 3),
+                "attempt": consumer["attempt"],
+                "redelivered": consumer["redelivered"],
+                "dead_lettered": consumer["dead_lettered"],
+                "failed": consumer["failed"],
+                "zipkin_url": span_url(consumer["trace_id"], consumer["span_id"]),
+            }
+        )
+    return {
+        "message_id": hop.message_id,
+        "exchange": hop.exchange or None,
+        "routing_key": hop.routing_key,
+        "publisher": hop.publisher,
+        "published_at": _from_us(hop.published_us).isoformat() if hop.published_us else None,
+        "zipkin_url": span_url(hop.trace_id, hop.span_id) if hop.trace_id else None,
+        "consumers": consumers,
+    }
+
+
+def _model_view(index: dict[str, Any], spans: list[Span]) -> dict[str, Any] | None:
+    model = index.get("model")
+    if not model:
+        return None
+    analysis = model.get("analysis") or {}
+    view: dict[str, Any] = {
+        "model_id": index.get("model_id"),
+        "format": model.get("format"),
+        "size_bytes": model.get("size_bytes"),
+        "triangles": analysis.get("triangles"),
+        "volume_cm3": analysis.get("volume_cm3"),
+        "watertight": analysis.get("watertight"),
+        "upload_s": None,
+        "analysis_s": None,
+        "zipkin_url": None,
+    }
+    trace_id = index.get("model_trace_id")
+    upload = [span for span in spans if span.get("traceId") == trace_id]
+    if upload:
+        root = min(upload, key=lambda span: int(span.get("timestamp", 0)))
+        view["upload_s"] = round(int(root.get("duration", 0)) / 1e6, 3)
+        view["zipkin_url"] = span_url(str(trace_id), str(root.get("id")))
+        analyses = [span for span in upload if "analy" in str(span.get("name", ""))]
+        if analyses:
+            view["analysis_s"] = round(max(int(s.get("duration", 0)) for s in analyses) / 1e6, 3)
+    return view
+
+
+def _timeline_spans(spans: list[Span], limit: int = 40) -> list[dict[str, Any]]:
+    """The spans the timeline draws: the services' own work (not their HTTP client calls),
+    errors first when there are more than ``limit``."""
+    errors = {error.span_id for error in span_errors(spans)}
+    chosen = [s for s in spans if s.get("kind") != "CLIENT" or s.get("id") in errors]
+    chosen.sort(key=lambda s: (s.get("id") not in errors, int(s.get("timestamp", 0))))
+    views = []
+    for span in chosen[:limit]:
+        start, length = int(span.get("timestamp", 0)), int(span.get("duration", 0))
+        views.append(
+            {
+                "id": str(span.get("id")),
+                "trace_id": str(span.get("traceId")),
+                "name": str(span.get("name", "")),
+                "service": service_of(span),
+                "start": _from_us(start).isoformat(),
+                "end": _from_us(start + length).isoformat(),
+                "seconds": round(length / 1e6, 3),
+                "error": span.get("id") in errors,
+            }
+        )
+    return sorted(views, key=lambda view: view["start"])
+
+
+def _printer(spans: list[Span], trace_id: str | None) -> str | None:
+    for span in sorted(spans, key=lambda s: -int(s.get("timestamp", 0))):
+        printer = (span.get("tags") or {}).get("printer")
+        if printer and (trace_id is None or span.get("traceId") == trace_id):
+            return str(printer)
+    return None
+
+
+class JourneyBuilder:
+    """Reads the Shop, Zipkin and the live sources; owns none of the clients (the app does)."""
+
+    def __init__(
+        self,
+        shop: httpx.AsyncClient,
+        zipkin: httpx.AsyncClient,
+        live: LiveSources,
+        limits: dict[str, StatusLimit],
+        concurrency: int = 8,
+        max_traces: int = 200,
+    ):
         self._shop = shop
         self._zipkin = zipkin
-        self._lookback_ms = lookback_ms
+        self._live = live
+        self._limits = limits
+        self._concurrency = concurrency
+        self._max_traces = max_traces
 
-    async def order(self, order_id: uuid.UUID) -> dict[str, Any]:
+    async def index(self, order_id: uuid.UUID) -> dict[str, Any]:
         try:
-            response = await self._shop.get(f"/api/v1/orders/{order_id}")
+            response = await self._shop.get(f"/api/v1/internal/orders/{order_id}/traces")
         except httpx.HTTPError as exc:
             raise DependencyFailed(f"the Shop API is unreachable: {exc}") from exc
         if response.status_code == 404:
             raise NotFound(f"no order {order_id}")
         raise_for_problem(response, "reading the order from the Shop API")
-        order: dict[str, Any] = response.json()
-        return order
+        index: dict[str, Any] = response.json()
+        return index
 
-    async def traces(self, order_id: uuid.UUID) -> list[list[Span]]:
-        now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        try:
-            response = await self._zipkin.get(
-                "/api/v2/traces",
-                params={
-                    "annotationQuery": f"order.id={order_id}",
-                    "endTs": now_ms,
-                    "lookback": self._lookback_ms,
-                    "limit": 1000,
-                },
-            )
-        except httpx.HTTPError as exc:
-            raise DependencyFailed(f"Zipkin is unreachable: {exc}") from exc
-        raise_for_problem(response, "searching Zipkin")
-        traces: list[list[Span]] = response.json()
-        return traces
+    async def traces(self, trace_ids: list[str]) -> tuple[list[list[Span]], str | None]:
+        """The traces found (a sampled-out or not yet stored one is simply absent), and a note
+        when Zipkin could not be read."""
+        gate = asyncio.Semaphore(self._concurrency)
+        failures: list[str] = []
+
+        async def one(trace_id: str) -> list[Span]:
+            async with gate:
+                try:
+                    response = await self._zipkin.get(f"/api/v2/trace/{trace_id}")
+                except httpx.HTTPError as exc:
+                    failures.append(f"Zipkin is unreachable ({type(exc).__name__})")
+                    return []
+            if response.status_code == 404:
+                return []
+            if response.status_code >= 400:
+                failures.append(f"Zipkin answered {response.status_code}")
+                return []
+            spans: list[Span] = response.json()
+            return spans
+
+        found = await asyncio.gather(*(one(trace_id) for trace_id in trace_ids))
+        note = f"traces are unavailable: {failures[0]}" if failures else None
+        return [spans for spans in found if spans], note
 
     async def journey(self, order_id: uuid.UUID) -> dict[str, Any]:
-        order = await self.order(order_id)
-        traces = await self.traces(order_id)
+        index = await self.index(order_id)
+        status = str(index.get("status"))
+        trace_ids = trace_ids_of(index, self._max_traces)
+        waiting_task = None
+        if status not in TERMINAL:
+            waiting_task = asyncio.ensure_future(self._live.waiting_on(order_id, status))
+        traces, note = await self.traces(trace_ids)
+        waiting = await waiting_task if waiting_task is not None else None
         now = datetime.now(UTC)
-        status = str(order.get("status"))
-        steps = timeline(list(order.get("history", [])), now)
-        created = datetime.fromisoformat(steps[0]["at"]) if steps else now
+        history = list(index.get("history", []))
+        steps = steps_of(history)
+        spans = business_spans([span for trace in traces for span in trace])
+        summary = summarise_traces([business_spans(trace) for trace in traces])
+        hops = message_hops(spans)
+        caused_by = {str(span.get("id")): service_of(span) for span in spans}
+        errors = span_errors(spans)
+        final_trace = steps[-1].trace_id if steps else None
+        verdict = decide(
+            status, steps, index.get("reason"), errors, hops, waiting, self._limits, now,
+            printer=_printer(spans, final_trace) or (waiting or {}).get("printer"),
+        )
+        created = steps[0].entered if steps else now
+        end = steps[-1].left or now if steps else now
         return {
             "order_id": str(order_id),
             "status": status,
             "terminal": status in TERMINAL,
-            "price": order.get("price"),
-            "model_id": order.get("model_id"),
-            "steps": steps,
-            **summarise_traces(traces),
+            "verdict": verdict,
+            "model_id": index.get("model_id"),
+            "created_at": created.isoformat(),
+            "lifecycle_s": round((end - created).total_seconds(), 3),
+            "statuses": [
+                self._status_view(step, now, caused_by.get(str(step.span_id)))
+                for step in steps
+            ],
+            "steps": timeline(history, now),
+            "hops": [_hop_view(hop) for hop in hops],
+            "model": _model_view(index, spans),
+            "timeline_spans": _timeline_spans(spans),
+            "traces_available": note is None,
+            "traces_note": note,
+            "trace_ids": trace_ids,
+            **summary,
             "zipkin_search_url": zipkin_search_url(order_id, created, now),
+        }
+
+    def _status_view(self, step: Step, now: datetime, service: str | None) -> dict[str, Any]:
+        limit = self._limits.get(step.status)
+        seconds = step.seconds(now)
+        return {
+            "status": step.status,
+            "entered_at": step.entered.isoformat(),
+            "left_at": step.left.isoformat() if step.left else None,
+            "duration_s": round(seconds, 3),
+            "current": step.left is None,
+            "limit_s": limit.seconds if limit else None,
+            "over_limit": bool(limit and seconds > limit.seconds),
+            "reason": step.reason,
+            "service": service,
+            "trace_id": step.trace_id,
+            "zipkin_url": span_url(step.trace_id, step.span_id) if step.trace_id else None,
         }

@@ -1,4 +1,5 @@
-"""The gateway's own HTML pages: login, home, access refused, and the order journey.
+"""The gateway's own HTML pages: login, home, access refused, and the order journey (whose
+contents live in console_pages).
 
 Plain server-rendered HTML, every value escaped, no script (the Content-Security-Policy set for
 these pages forbids scripts), forms that carry their CSRF token.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from alexandrite.gateway.console_pages import home_body, journey_body
 from alexandrite.gateway.principal import SUPPORT, Principal
 
 __all__ = ["denied_page", "home_page", "journey_page", "login_page"]
@@ -18,6 +20,9 @@ body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#22
 header{display:flex;justify-content:space-between;align-items:center;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border:1px solid #ddd;padding:.3rem}
 .error{color:#a00}.muted{color:#777}label{display:block;margin:.5rem 0}
+.verdict{font-size:1.2rem;padding:.6rem;border-left:.4rem solid #888;background:#f6f6f6}
+.state-failed,.state-stalled,.state-rejected{border-color:#c33}.state-completed{border-color:#4a4}
+svg text{font-family:system-ui,sans-serif}
 input{padding:.3rem;font-size:1rem}button{padding:.3rem .8rem;font-size:1rem}
 """
 
@@ -73,52 +78,15 @@ def denied_page(status: int, title: str, detail: str, next_path: str | None = No
     return _layout(title, body)
 
 
-def home_page(principal: Principal) -> str:
+def home_page(
+    principal: Principal, lists: dict[str, list[dict[str, Any]] | str] | None = None
+) -> str:
     if principal.has(SUPPORT):
-        body = (
-            '<ul><li><a id="zipkin" href="/zipkin/">Zipkin: search traces '
-            "(<code>order.id=&lt;id&gt;</code>)</a></li></ul>"
-            '<form method="get" action="/orders/lookup"><label>Order id '
-            '<input name="order_id" size="40" required></label>'
-            '<button type="submit">Show the journey</button></form>'
-        )
+        body = home_body(lists or {})
     else:
         body = "<p>Your roles do not include <b>support</b>: traces are not shown to you.</p>"
     return _layout("Home", body, principal)
 
 
-def _rows(items: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
-    head = "".join(f"<th>{escape(label)}</th>" for _, label in columns)
-    cells = (
-        "".join(f"<td>{escape(str(item.get(key, '')))}</td>" for key, _ in columns)
-        for item in items
-    )
-    body = "".join(f"<tr>{row}</tr>" for row in cells)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
 def journey_page(journey: dict[str, Any], principal: Principal) -> str:
-    traces = "".join(
-        f'<tr><td><a href="{escape(t["zipkin_url"])}">{escape(t["trace_id"])}</a></td>'
-        f"<td>{escape(str(t['root']['service']))}: {escape(str(t['root']['name']))}</td>"
-        f"<td>{escape(t['start'])}</td><td>{t['duration_ms']}</td><td>{t['spans']}</td>"
-        f"<td>{t['errors']}</td><td>{escape(', '.join(t['services']))}</td></tr>"
-        for t in journey["traces"]
-    )
-    body = (
-        f'<p>Order <code id="order-id">{escape(journey["order_id"])}</code>: status '
-        f'<b id="status">{escape(journey["status"])}</b>'
-        f"{'' if journey['terminal'] else ' (in progress)'}. "
-        f'<a id="zipkin-search" href="{escape(journey["zipkin_search_url"])}">'
-        "Search it in Zipkin</a></p>"
-        "<h3>Time per status</h3>"
-        + _rows(journey["steps"], [("status", "status"), ("at", "since"),
-                                   ("duration_s", "seconds"), ("current", "current")])
-        + f"<h3>Traces ({len(journey['traces'])}, {journey['span_count']} spans)</h3>"
-        "<table><tr><th>trace</th><th>root</th><th>start</th><th>ms</th><th>spans</th>"
-        f"<th>errors</th><th>services</th></tr>{traces}</table>"
-        f"<h3>Errors ({journey['error_count']})</h3>"
-        + _rows(journey["errors"], [("service", "service"), ("name", "span"), ("error", "error"),
-                                    ("trace_id", "trace")])
-    )
-    return _layout(f"Order journey {journey['order_id'][:8]}", body, principal)
+    return _layout(f"Order journey {journey['order_id'][:8]}", journey_body(journey), principal)

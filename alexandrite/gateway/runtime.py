@@ -10,11 +10,14 @@ import httpx
 from fastapi import Depends, Request
 
 from alexandrite.common.db import Database
+from alexandrite.common.status_limits import order_stuck_limits
 from alexandrite.gateway.accounts import Accounts
 from alexandrite.gateway.audit_log import AuditLog
 from alexandrite.gateway.journey import JourneyBuilder
 from alexandrite.gateway.login_limits import LoginLimits
+from alexandrite.gateway.order_lists import OrderLists
 from alexandrite.gateway.settings import Settings
+from alexandrite.gateway.waiting_point import LiveSources
 from alexandrite.gateway.zipkin_proxy import ZipkinProxy
 
 __all__ = ["GatewayRuntime", "RuntimeDep", "get_runtime"]
@@ -28,9 +31,12 @@ class GatewayRuntime:
     audit: AuditLog
     limits: LoginLimits
     journeys: JourneyBuilder
+    lists: OrderLists
     proxy: ZipkinProxy
     zipkin: httpx.AsyncClient
     shop: httpx.AsyncClient
+    mes: httpx.AsyncClient
+    rabbitmq: httpx.AsyncClient
 
     @classmethod
     def build(cls, settings: Settings) -> GatewayRuntime:
@@ -45,6 +51,14 @@ class GatewayRuntime:
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         )
         shop = httpx.AsyncClient(base_url=settings.shop_url, timeout=httpx.Timeout(10, connect=3))
+        # Live sources answer in milliseconds or not at all: a short timeout keeps the page fast.
+        mes = httpx.AsyncClient(base_url=settings.mes_url, timeout=httpx.Timeout(3, connect=1))
+        rabbitmq = httpx.AsyncClient(
+            base_url=settings.rabbitmq_management_url,
+            auth=(settings.rabbitmq_user, settings.rabbitmq_password),
+            timeout=httpx.Timeout(3, connect=1),
+        )
+        limits = order_stuck_limits(settings.alert_profile)
         return cls(
             settings=settings,
             database=database,
@@ -56,15 +70,27 @@ class GatewayRuntime:
                 max_per_user=settings.max_failures_per_user,
                 max_per_address=settings.max_failures_per_address,
             ),
-            journeys=JourneyBuilder(shop, zipkin, settings.journey_lookback_ms),
+            journeys=JourneyBuilder(
+                shop,
+                zipkin,
+                LiveSources(rabbitmq, mes, settings.rabbitmq_vhost),
+                limits,
+                concurrency=settings.journey_concurrency,
+                max_traces=settings.journey_max_traces,
+            ),
+            lists=OrderLists(shop, limits),
             proxy=ZipkinProxy(zipkin),
             zipkin=zipkin,
             shop=shop,
+            mes=mes,
+            rabbitmq=rabbitmq,
         )
 
     async def close(self) -> None:
         await self.zipkin.aclose()
         await self.shop.aclose()
+        await self.mes.aclose()
+        await self.rabbitmq.aclose()
         await self.database.close()
 
 

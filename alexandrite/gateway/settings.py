@@ -7,6 +7,7 @@ and append the audit log (see ``alexandrite.ops.gateway_role``); migrations run 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -50,11 +51,20 @@ class Settings(ServiceSettings):
     # Zipkin's root (no /zipkin): https verified against tls_ca_file when it starts with https.
     zipkin_url: str = "http://127.0.0.1:9411"
     shop_url: str = "http://127.0.0.1:8001"
+    # Where an unfinished order waits: the MES jobs API and RabbitMQ's management API.
+    mes_url: str = "http://127.0.0.1:8003"
+    rabbitmq_management_url: str = "http://127.0.0.1:15672"
+    rabbitmq_vhost: str = "/"
+    rabbitmq_user: str = "guest"
+    rabbitmq_password: str = "guest"
+    # The OrderStuck limits of deploy/prometheus/limits.yml, for the profile the alerts run with.
+    alert_profile: Literal["production", "test"] = "production"
+    # Traces of one journey fetched from Zipkin at once, and the most fetched per journey.
+    journey_concurrency: int = 8
+    journey_max_traces: int = 200
     session_ttl_s: int = 8 * 3600
     token_ttl_days: int = 90
     # Failed logins: at most this many per user / per client address within the window.
     login_window_s: int = 15 * 60
     max_failures_per_user: int = 5
     max_failures_per_address: int = 20
-    # How far back the journey looks for an order's traces.
-    journey_lookback_ms: int = 7 * 24 * 3600 * 1000

@@ -3,8 +3,9 @@ and the order journey (JSON and page). The audit log's tail is for ``admin``."""
 
 from __future__ import annotations
 
+import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -45,16 +46,44 @@ async def journey(request: Request, runtime: RuntimeDep, order_id: uuid.UUID) ->
     return await runtime.journeys.journey(order_id)
 
 
+@router.get(
+    "/api/v1/orders",
+    summary="Orders stalled now, failed or rejected in the last 24 h, or slowest today (support)",
+)
+async def order_list(
+    request: Request,
+    runtime: RuntimeDep,
+    view: Annotated[Literal["stalled", "failed", "slowest"], Query()],
+) -> list[dict[str, Any]]:
+    await require_role(request, runtime.accounts, SUPPORT)
+    context = audit_context(request)
+    context.detail = f"{context.detail}; list {view}"
+    return await runtime.lists.view(view)
+
+
+_ORDER_PREFIX = re.compile(r"^[0-9a-fA-F-]{4,36}$")
+
+
 @router.get("/orders/lookup", include_in_schema=False)
 async def lookup(
     request: Request, runtime: RuntimeDep, order_id: Annotated[str, Query(max_length=64)]
 ) -> Response:
+    """A full order id, or a prefix of one that matches exactly one order."""
     await require_role(request, runtime.accounts, SUPPORT)
+    text = order_id.strip()
     try:
-        parsed = uuid.UUID(order_id.strip())
-    except ValueError as exc:
-        raise InvalidInput(f"not an order id: {order_id}") from exc
-    return RedirectResponse(f"/orders/{parsed}", status_code=303)
+        return RedirectResponse(f"/orders/{uuid.UUID(text)}", status_code=303)
+    except ValueError:
+        pass
+    if not _ORDER_PREFIX.match(text):
+        raise InvalidInput(f"not an order id or the start of one: {text}")
+    found = await runtime.lists.find(text)
+    if len(found) != 1:
+        raise InvalidInput(
+            f"no order id starts with {text}" if not found
+            else f"more than one order id starts with {text}: type more of it"
+        )
+    return RedirectResponse(f"/orders/{found[0]}", status_code=303)
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from alexandrite.common.status_limits import ALERT_PROFILES, LIMITS_FILE, profile_limits
 from alexandrite.ops.paths import DEPLOY_DIR
 
 __all__ = [
@@ -29,30 +30,7 @@ __all__ = [
     "write_thresholds",
 ]
 
-LIMITS_FILE = DEPLOY_DIR / "prometheus" / "limits.yml"
 THRESHOLD_PREFIX = "alexandrite:threshold:"
-ALERT_PROFILES = ("production", "test")
-_BASE_PROFILE = "production"
-
-
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def profile_limits(profile: str, limits_file: Path = LIMITS_FILE) -> dict[str, Any]:
-    """The limits of ``profile``: production's, with the profile's own keys on top."""
-    profiles: dict[str, Any] = yaml.safe_load(limits_file.read_text())["profiles"]
-    if profile not in profiles:
-        raise ValueError(f"unknown alert profile {profile!r}: choose one of {sorted(profiles)}")
-    if profile == _BASE_PROFILE:
-        return dict(profiles[_BASE_PROFILE])
-    return _merge(profiles[_BASE_PROFILE], profiles[profile])
 
 
 def _rule(name: str, value: float, labels: Mapping[str, str] | None = None) -> dict[str, Any]:

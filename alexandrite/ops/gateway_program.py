@@ -20,10 +20,12 @@ def gateway_program(
     port: int = GATEWAY_PORT,
     zipkin_url: str = "http://127.0.0.1:9411",
     shop_url: str = "http://127.0.0.1:8001",
+    alert_profile: str = "production",
     environment: dict[str, str] | None = None,
 ) -> Program:
     """https://127.0.0.1:`port`, with the local CA's server certificate.
 
+    `alert_profile` picks the OrderStuck limits the verdicts compare with (the alerts' own).
     `environment` adds variables (the stack's telemetry settings). The database must have been
     migrated and ``prepare_gateway`` run (the application role and its grants).
     """
@@ -39,6 +41,7 @@ def gateway_program(
             "GATEWAY_TLS_CA_FILE": str(tls.ca_cert),
             "GATEWAY_ZIPKIN_URL": zipkin_url,
             "GATEWAY_SHOP_URL": shop_url,
+            "GATEWAY_ALERT_PROFILE": alert_profile,
             **(environment or {}),
         },
         directory=REPO_ROOT,

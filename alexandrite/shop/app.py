@@ -10,6 +10,7 @@ from alexandrite.files.client import FilesClient
 from alexandrite.shop import events
 from alexandrite.shop.consumers import event_handlers
 from alexandrite.shop.handlers import ShopHandlers
+from alexandrite.shop.internal_routes import internal_router
 from alexandrite.shop.metrics import ShopMetrics, order_status_collector
 from alexandrite.shop.routes import router
 from alexandrite.shop.settings import Settings
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Alexandrite Shop API",
         description="Customers create orders, upload 3D models, submit, cancel and follow status.",
         tables=tables,
-        routers=[router],
+        routers=[router, internal_router],
         queue=events.queue_spec(settings.consumer_retry_delays_ms),
         handlers=event_handlers(shop_metrics),
         on_startup=on_startup,

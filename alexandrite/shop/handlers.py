@@ -142,6 +142,10 @@ class ShopHandlers:
                 order.model = {
                     key: model[key] for key in ("sha256", "size_bytes", "format", "analysis")
                 }
+                # The upload's trace, for the support gateway's journey (never shown to customers).
+                upload = trace.get_current_span().get_span_context()
+                if upload.is_valid:
+                    order.model["trace_id"] = format(upload.trace_id, "032x")
                 await uow.commit()
         return model
 

@@ -42,7 +42,8 @@ def _view(order: Order) -> OrderView:
         material=order.material,
         quantity=order.quantity,
         model_id=order.model_id,
-        model=order.model,
+        # The upload's trace id is for the support gateway only (internal_routes).
+        model={k: v for k, v in order.model.items() if k != "trace_id"} if order.model else None,
         price=order.price,
         currency=order.currency,
         reason=order.reason,
