@@ -6,7 +6,12 @@ the spans that the real code produced, after the same personal-data filter the e
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -25,6 +30,27 @@ _PROVIDER.add_span_processor(
     SimpleSpanProcessor(FilteringExporter(_EXPORTER, ExportCounters()))
 )
 trace.set_tracer_provider(_PROVIDER)
+
+_TOKEN_ENV = "ALEXANDRITE_TELEMETRY_INTERNAL_TOKEN_FILE"
+_token_directory = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The in-process services recognise each other's calls by an internal token, as in the
+    # stack (docs/tracing.md, trust boundary): this session's own, never the stack's.
+    if _TOKEN_ENV not in os.environ:
+        directory = Path(tempfile.mkdtemp(prefix="alexandrite-tests-"))
+        token = directory / "internal-token"
+        token.write_text(secrets.token_urlsafe(32))
+        os.environ[_TOKEN_ENV] = str(token)
+        config.stash[_token_directory] = directory
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    directory = config.stash.get(_token_directory, None)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.environ.pop(_TOKEN_ENV, None)
 
 
 @pytest.fixture

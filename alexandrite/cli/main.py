@@ -58,6 +58,10 @@ def up(
     trace_storage: Annotated[
         str, typer.Option(help="Zipkin storage: mysql (persistent) or mem (quick runs)")
     ] = "mysql",
+    store: Annotated[
+        str | None,
+        typer.Option(help="Zipkin's store: mariadb (default), opensearch (distributed), memory"),
+    ] = None,
     failure_rate: Annotated[float, typer.Option(help="share of simulated prints that fail")] = 0.2,
     sampling_percentage: Annotated[
         float, typer.Option(help="share of ordinary traces the Collector keeps (errors: all)")
@@ -71,8 +75,16 @@ def up(
     from alexandrite.ops.stack import StackOptions, bring_up
 
     _logging(verbose)
-    if trace_storage not in {"mysql", "mem"}:
-        raise typer.BadParameter("trace storage is mysql or mem")
+    if store is not None:
+        # DESIGN.md section 6 names the stores; --trace-storage is the older spelling.
+        stores = {"mariadb": "mysql", "memory": "mem", "opensearch": "opensearch"}
+        if store not in stores:
+            raise typer.BadParameter(
+                "store is mariadb, opensearch or memory (cassandra is not available yet)"
+            )
+        trace_storage = stores[store]
+    if trace_storage not in {"mysql", "mem", "opensearch"}:
+        raise typer.BadParameter("trace storage is mysql, mem or opensearch")
     if alert_profile not in {"production", "test"}:
         raise typer.BadParameter("alert profile is production or test")
     started = time.monotonic()

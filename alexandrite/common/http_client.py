@@ -1,4 +1,9 @@
-"""Calls between services: one pooled httpx client per target, problem+json mapped to our errors."""
+"""Calls between services: one pooled httpx client per target, problem+json mapped to our errors.
+
+Every request carries our internal credential (``telemetry.internal_credential``), so that the
+callee keeps this call's trace context and ``order.id`` baggage: without it, a service's public
+edge treats the call as a stranger's and starts a new trace.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import contextlib
 import httpx
 
 from alexandrite.common.errors import DependencyFailed, error_for_status
+from alexandrite.common.settings import TelemetrySettings
+from alexandrite.common.telemetry.internal_credential import InternalCredential
 
 __all__ = ["ServiceClient", "raise_for_problem"]
 
@@ -25,10 +32,19 @@ def raise_for_problem(response: httpx.Response, what: str) -> None:
 class ServiceClient:
     """Base of the typed clients: owns the connection pool and maps transport failures."""
 
-    def __init__(self, base_url: str, service: str, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        service: str,
+        timeout_s: float = 10.0,
+        credential: InternalCredential | None = None,
+    ) -> None:
         self.service = service
+        if credential is None:
+            credential = InternalCredential.from_file(TelemetrySettings().internal_token_file)
         self.http = httpx.AsyncClient(
             base_url=base_url,
+            headers=credential.headers(),
             timeout=httpx.Timeout(timeout_s, connect=2.0),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         )

@@ -34,6 +34,16 @@ class SpanExportCollector(Collector):
             "Spans lost: the export failed or timed out (the Collector down or refusing).",
             value=self._counters.failed,
         )
+        yield GaugeMetricFamily(
+            "alexandrite_spans_buffered",
+            "Spans waiting in the service's retry buffer for the Collector to take them.",
+            value=self._counters.buffered,
+        )
+        yield CounterMetricFamily(
+            "alexandrite_spans_retried",
+            "Spans whose export failed once and was tried again from the retry buffer.",
+            value=self._counters.retried,
+        )
 
 
 class OutboxPendingCollector(ScrapeCollector):

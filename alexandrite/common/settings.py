@@ -39,6 +39,17 @@ class TelemetrySettings(BaseSettings):
     environment: str = "local"
     # Head sampling share in the SDK; the Collector's tail sampling decides what is kept.
     sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    # Trust boundary (docs/tracing.md): the shared secret by which our services recognise each
+    # other's calls; without it no caller's trace context or baggage is accepted. Baggage over
+    # these bounds is ignored whole, even from our own services (ours carries one entry).
+    internal_token_file: Path | None = None
+    baggage_max_bytes: int = Field(default=1024, ge=0)
+    baggage_max_entries: int = Field(default=8, ge=0)
+    # Spans the Collector could not take, held for retry (export_buffer). From the span
+    # budget: 30 spans an order x 1000 orders, even if one process made all of them; past the
+    # bound the oldest are dropped and counted.
+    retry_buffer_spans: int = Field(default=30000, ge=0)
+    retry_max_backoff_s: float = Field(default=5.0, gt=0)
     max_queue_size: int = 8192
     max_export_batch_size: int = 512
     schedule_delay_ms: int = 500

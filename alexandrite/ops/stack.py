@@ -22,6 +22,11 @@ from alexandrite.ops.collector import CollectorSettings, collector_program, ensu
 from alexandrite.ops.gateway_bootstrap import DemoLogin, prepare_gateway
 from alexandrite.ops.gateway_program import gateway_program
 from alexandrite.ops.monitoring import MonitoringSettings, monitoring_programs
+from alexandrite.ops.opensearch import (
+    ensure_opensearch_installed,
+    opensearch_program,
+    opensearch_retention_program,
+)
 from alexandrite.ops.paths import REPO_ROOT, Paths
 from alexandrite.ops.program import Program
 from alexandrite.ops.supervisor import Supervisor
@@ -64,7 +69,8 @@ class StackOptions:
 
     automation: bool = True
     tracing: bool = True
-    trace_storage: Literal["mysql", "mem"] = "mysql"
+    # Zipkin's store (`alexandrite up --store`): MariaDB, OpenSearch (distributed) or memory.
+    trace_storage: Literal["mysql", "mem", "opensearch"] = "mysql"
     # MES simulated printers
     printers: int = 4
     failure_rate: float = 0.2
@@ -147,10 +153,15 @@ def programs(paths: Paths, tls: TlsMaterial, options: StackOptions) -> list[Prog
             tls_ca_file=tls.ca_cert,
             token_file=paths.secrets / OTLP_TOKEN_SECRET,
         )
-        result += [
-            collector_program(paths, collector),
-            zipkin_program(paths, options.trace_storage),
-        ]
+        result.append(collector_program(paths, collector))
+        if options.trace_storage == "opensearch":
+            result += [
+                opensearch_program(),
+                zipkin_program(paths, "elasticsearch"),
+                opensearch_retention_program(options.retention_days),
+            ]
+        else:
+            result.append(zipkin_program(paths, options.trace_storage))
         if options.trace_storage == "mysql":
             result.append(retention_program(options.retention_days))
     return result
@@ -192,6 +203,8 @@ def bring_up(
                 "zipkin", "zipkin", ensure_secret(paths, ZIPKIN_PASSWORD_SECRET)
             )
             _timed("zipkin schema", lambda: ensure_zipkin_schema(paths), timings)
+        if options.trace_storage == "opensearch":
+            _timed("opensearch", lambda: ensure_opensearch_installed(paths), timings)
         _timed("zipkin jar", lambda: ensure_zipkin_jar(paths), timings)
         _timed("collector build", lambda: ensure_collector_binary(paths), timings)
         say("Zipkin and the OpenTelemetry Collector ready to start")

@@ -18,12 +18,19 @@ __all__ = ["ExportCounters", "FilteringExporter", "without_personal_data"]
 
 
 class ExportCounters:
-    """Spans exported and spans lost (export failed or timed out), for metrics and tests."""
+    """Spans exported and spans lost (export failed or timed out), for metrics and tests.
+
+    With the retrying buffer (``export_buffer``) in front, ``failed`` counts only spans lost
+    for good; ``buffered`` is how many wait for the Collector now, ``retried`` how many sends
+    were tried again.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.exported = 0
         self.failed = 0
+        self.buffered = 0
+        self.retried = 0
 
     def add(self, result: SpanExportResult, count: int) -> None:
         with self._lock:

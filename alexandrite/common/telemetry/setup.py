@@ -22,9 +22,11 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from alexandrite import __version__
 from alexandrite.common.settings import TelemetrySettings
-from alexandrite.common.telemetry.exporters import ExportCounters, FilteringExporter
+from alexandrite.common.telemetry.export_buffer import filtered_with_retries
+from alexandrite.common.telemetry.exporters import ExportCounters
 from alexandrite.common.telemetry.http_details import BodySizeMiddleware
 from alexandrite.common.telemetry.order_context import OrderBaggageSpanProcessor
+from alexandrite.common.telemetry.trust_boundary import guard_public_edge, link_claimed_context
 
 __all__ = ["Telemetry"]
 
@@ -73,6 +75,7 @@ class Telemetry:
     enabled: bool
     provider: TracerProvider | None = None
     counters: ExportCounters = field(default_factory=ExportCounters)
+    settings: TelemetrySettings = field(default_factory=TelemetrySettings)
     # False when the provider was installed by someone else (tests): not ours to shut down.
     owns_provider: bool = True
     _instrumented: list[Any] = field(default_factory=list)
@@ -94,7 +97,11 @@ class Telemetry:
             # installed first; a process has only one global provider.
             _instrument_http_clients(installed)
             return cls(
-                service_name=service_name, enabled=True, provider=installed, owns_provider=False
+                service_name=service_name,
+                enabled=True,
+                provider=installed,
+                settings=settings,
+                owns_provider=False,
             )
         resource = Resource.create(
             {
@@ -111,11 +118,13 @@ class Telemetry:
         provider.add_span_processor(OrderBaggageSpanProcessor())
         for processor in extra_processors:
             provider.add_span_processor(processor)
-        telemetry = cls(service_name=service_name, enabled=True, provider=provider)
+        telemetry = cls(
+            service_name=service_name, enabled=True, provider=provider, settings=settings
+        )
         inner = exporter if exporter is not None else _otlp_exporter(settings)
         provider.add_span_processor(
             BatchSpanProcessor(
-                FilteringExporter(inner, telemetry.counters),
+                filtered_with_retries(inner, telemetry.counters, settings),
                 max_queue_size=settings.max_queue_size,
                 max_export_batch_size=settings.max_export_batch_size,
                 schedule_delay_millis=settings.schedule_delay_ms,
@@ -139,7 +148,10 @@ class Telemetry:
             excluded_urls=_EXCLUDED_URLS,
             # One span per ASGI message chunk adds dozens of spans and no story.
             exclude_spans=["receive", "send"],
+            server_request_hook=link_claimed_context,
         )
+        # Outside the instrumentation: it must not see an untrusted caller's context at all.
+        guard_public_edge(app, self.settings)
 
     def instrument_database(self, engine: Any) -> None:
         """Database spans from SQLAlchemy (not asyncpg too: the two would duplicate each span).

@@ -7,8 +7,11 @@ Armeria then picks a random one). Spring's `server.address` is ignored.
 
 Heap: with MariaDB storage the server keeps no spans in memory; 512 MiB covers the UI, the
 autocomplete cache and bursts of POSTed spans on a 2-core machine shared with a dozen other
-processes. The memory storage is capped by MEM_MAX_SPANS to fit in the same heap. A JVM that runs
-out of memory exits, so the supervisor restarts it instead of leaving it half-alive.
+processes. The memory storage is capped by MEM_MAX_SPANS to fit in the same heap. With
+OpenSearch (`elasticsearch` storage) Zipkin writes daily indices with one shard and no replica:
+one node holds them all, and a replica could never be placed on it (the index would stay
+yellow). A JVM that runs out of memory exits, so the supervisor restarts it instead of leaving
+it half-alive.
 """
 
 from __future__ import annotations
@@ -35,13 +38,14 @@ MEM_MAX_SPANS = 100_000
 
 def zipkin_program(
     paths: Paths,
-    storage: Literal["mysql", "mem"],
+    storage: Literal["mysql", "mem", "elasticsearch"],
     *,
     port: int = ZIPKIN_PORT,
     db: ZipkinDatabase | None = None,
+    opensearch_url: str = "http://127.0.0.1:9200",
     jar: Path | None = None,
 ) -> Program:
-    """Describe the Zipkin server on 127.0.0.1:`port` with MariaDB (`db`) or memory storage.
+    """Describe Zipkin on 127.0.0.1:`port` with MariaDB (`db`), OpenSearch or memory storage.
 
     The jar must have been fetched (ensure_zipkin_jar) and, for mysql, the schema applied.
     """
@@ -61,6 +65,12 @@ def zipkin_program(
             "MYSQL_USER": db.user,
             "MYSQL_PASS": db.password,
             "MYSQL_USE_SSL": "false",
+        }
+    elif storage == "elasticsearch":
+        environment |= {
+            "ES_HOSTS": opensearch_url,
+            "ES_INDEX_SHARDS": "1",
+            "ES_INDEX_REPLICAS": "0",
         }
     else:
         environment["MEM_MAX_SPANS"] = str(MEM_MAX_SPANS)

@@ -1,0 +1,138 @@
+"""Zipkin on OpenSearch, the distributed store: spans stored and found by order id, old days
+deleted by retention, the node running as its own user.
+
+A node and a Zipkin of the test's own on free ports (tests/support/stores.py); the first run
+fetches OpenSearch (56 MB) and Zipkin from Maven Central into the cache.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import httpx
+import psutil
+import pytest
+
+from alexandrite.ops.opensearch import SYSTEM_USER, OpenSearchNode, delete_old_indices
+from alexandrite.ops.paths import Paths
+from tests.support.stores import running_opensearch, running_zipkin
+
+pytestmark = [pytest.mark.stores, pytest.mark.timeout(10 * 60)]
+
+STORE_DEADLINE = 30.0
+
+
+@dataclass(frozen=True)
+class Store:
+    node: OpenSearchNode
+    zipkin_url: str
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    paths = Paths(state=tmp_path_factory.mktemp("state"), cache=Paths.from_env().cache).ensure()
+    with (
+        running_opensearch(paths, f"test-{secrets.token_hex(4)}") as node,
+        running_zipkin(paths, "elasticsearch", node) as zipkin_url,
+    ):
+        yield Store(node, zipkin_url)
+
+
+def _spans(trace_id: str, order_id: str, count: int) -> list[dict[str, object]]:
+    now_us = int(time.time() * 1_000_000)
+    root = secrets.token_hex(8)
+    spans: list[dict[str, object]] = []
+    for index in range(count):
+        span_id = root if index == 0 else secrets.token_hex(8)
+        span: dict[str, object] = {
+            "traceId": trace_id,
+            "id": span_id,
+            "name": f"step-{index}",
+            "timestamp": now_us + index,
+            "duration": 1000,
+            "localEndpoint": {"serviceName": "shop" if index % 2 else "crm"},
+            "tags": {"order.id": order_id},
+        }
+        if index:
+            span["parentId"] = root
+        spans.append(span)
+    return spans
+
+
+def _poll_trace(zipkin_url: str, order_id: str, expected: int) -> list[dict[str, object]]:
+    deadline = time.monotonic() + STORE_DEADLINE
+    found: list[list[dict[str, object]]] = []
+    while time.monotonic() < deadline:
+        response = httpx.get(
+            f"{zipkin_url}/api/v2/traces",
+            params={"annotationQuery": f"order.id={order_id}", "lookback": 3_600_000},
+            timeout=10,
+        )
+        response.raise_for_status()
+        found = response.json()
+        if found and len(found[0]) == expected:
+            return found[0]
+        time.sleep(0.3)
+    pytest.fail(f"order {order_id}: {expected} spans not found within {STORE_DEADLINE} s: {found}")
+
+
+def test_zipkin_on_opensearch_finds_a_whole_trace_by_its_order_id(store: Store) -> None:
+    traces = {secrets.token_hex(16): f"ord-{secrets.token_hex(6)}" for _ in range(5)}
+    for trace_id, order_id in traces.items():
+        response = httpx.post(
+            f"{store.zipkin_url}/api/v2/spans", json=_spans(trace_id, order_id, 12), timeout=10
+        )
+        assert response.status_code == 202, response.text
+    for trace_id, order_id in traces.items():
+        trace = _poll_trace(store.zipkin_url, order_id, 12)
+        assert {span["traceId"] for span in trace} == {trace_id}
+    # One shard and no replica on a single node: the day's index is green, not yellow.
+    health = httpx.get(f"{store.node.url}/_cluster/health/zipkin-span-*", timeout=10).json()
+    assert health["status"] == "green", health
+
+
+def test_retention_deletes_the_days_older_than_the_limit_and_keeps_the_rest(store: Store) -> None:
+    order_id = f"ord-{secrets.token_hex(6)}"
+    httpx.post(
+        f"{store.zipkin_url}/api/v2/spans",
+        json=_spans(secrets.token_hex(16), order_id, 3),
+        timeout=10,
+    ).raise_for_status()
+    _poll_trace(store.zipkin_url, order_id, 3)
+    old = ["zipkin-span-2020-01-01", "zipkin-dependency-2020-01-01"]
+    for name in [*old, "unrelated-2020-01-01"]:
+        httpx.put(f"{store.node.url}/{name}", timeout=30).raise_for_status()
+
+    deleted = delete_old_indices(store.node.url, 7)
+
+    assert deleted == sorted(old)
+    names = {
+        row["index"]
+        for row in httpx.get(
+            f"{store.node.url}/_cat/indices", params={"format": "json"}, timeout=10
+        ).json()
+    }
+    today = datetime.now(UTC).date().isoformat()
+    assert f"zipkin-span-{today}" in names
+    assert "unrelated-2020-01-01" in names
+    assert not names & set(old)
+    _poll_trace(store.zipkin_url, order_id, 3)
+
+
+def test_retention_of_zero_days_is_refused_before_anything_is_deleted(store: Store) -> None:
+    with pytest.raises(ValueError, match="at least one day"):
+        delete_old_indices(store.node.url, 0, today=date(2030, 1, 1))
+
+
+def test_the_node_runs_as_its_own_system_user_not_root(store: Store) -> None:
+    listeners = [
+        psutil.Process(conn.pid)
+        for conn in psutil.net_connections("tcp")
+        if conn.laddr and conn.laddr.port == store.node.http_port and conn.pid
+    ]
+    assert listeners, "no process listens on the node's port"
+    assert {process.username() for process in listeners} == {SYSTEM_USER}

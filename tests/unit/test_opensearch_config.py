@@ -1,0 +1,46 @@
+"""OpenSearch as Zipkin's store: which daily indices retention deletes, and what Zipkin is told."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from alexandrite.ops.opensearch import OpenSearchNode, expired_indices, opensearch_program
+from alexandrite.ops.paths import Paths
+from alexandrite.ops.zipkin import zipkin_program
+
+
+def test_retention_picks_only_zipkin_days_older_than_the_limit() -> None:
+    names = [
+        "zipkin-span-2026-11-23",
+        "zipkin-span-2026-11-24",
+        "zipkin-dependency-2026-11-01",
+        "zipkin-autocomplete-2026-11-20",
+        "zipkin-span-2026-12-01",
+        "zipkin-span-not-a-date",
+        "orders-2020-01-01",
+        ".opensearch-observability",
+    ]
+    assert expired_indices(names, 7, date(2026, 12, 1)) == [
+        "zipkin-autocomplete-2026-11-20",
+        "zipkin-dependency-2026-11-01",
+        "zipkin-span-2026-11-23",
+    ]
+
+
+def test_zipkin_on_opensearch_uses_one_shard_and_no_replica(tmp_path: Path) -> None:
+    program = zipkin_program(
+        Paths(state=tmp_path, cache=tmp_path), "elasticsearch", opensearch_url="http://h:1"
+    )
+    assert program.environment["STORAGE_TYPE"] == "elasticsearch"
+    assert program.environment["ES_HOSTS"] == "http://h:1"
+    assert program.environment["ES_INDEX_REPLICAS"] == "0"
+    assert program.environment["ES_INDEX_SHARDS"] == "1"
+
+
+def test_the_node_is_started_as_its_own_user_and_before_zipkin() -> None:
+    program = opensearch_program(OpenSearchNode(root=Path("/srv/os")))
+    assert program.command[:2] == ["setpriv", "--reuid=alexandrite-opensearch"]
+    assert program.command[-1] == "/srv/os/dist/2.19.4/bin/opensearch"
+    assert program.environment["OPENSEARCH_PATH_CONF"] == "/srv/os/nodes/local/config"
+    assert program.priority < 20
