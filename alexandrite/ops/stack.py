@@ -61,6 +61,8 @@ APT_PACKAGES = [
 ]
 SERVICE_PORTS = {"shop": 8001, "crm": 8002, "mes": 8003, "files": 8004}
 OTLP_TOKEN_SECRET = "otlp-token"
+# Our services' HTTP clients present it; a service keeps a caller's trace context only with it.
+INTERNAL_TOKEN_SECRET = "internal-token"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ def _telemetry_environment(paths: Paths, tls: TlsMaterial, options: StackOptions
         "ALEXANDRITE_TELEMETRY_ENDPOINT": "https://127.0.0.1:4317",
         "ALEXANDRITE_TELEMETRY_CA_FILE": str(tls.ca_cert),
         "ALEXANDRITE_TELEMETRY_TOKEN_FILE": str(paths.secrets / OTLP_TOKEN_SECRET),
+        "ALEXANDRITE_TELEMETRY_INTERNAL_TOKEN_FILE": str(paths.secrets / INTERNAL_TOKEN_SECRET),
         "ALEXANDRITE_TELEMETRY_ENVIRONMENT": "local",
     }
 
@@ -182,6 +185,7 @@ def bring_up(
     timings: dict[str, float] = {}
     _timed("apt packages", lambda: ensure_apt_packages(APT_PACKAGES), timings)
     say("system packages present")
+    ensure_secret(paths, INTERNAL_TOKEN_SECRET)
     tls = ensure_tls_material(paths)
     db_password = ensure_secret(paths, DB_PASSWORD_SECRET)
     ensure_secret(paths, OTLP_TOKEN_SECRET)
