@@ -1,4 +1,5 @@
-"""The MES app: jobs API, the order.* consumer and, when enabled, the simulated printers."""
+"""The MES app: jobs API, the order.* consumer, the lease sweeper and, when enabled, the
+simulated printers. The only place that builds the MES's objects (``MesRuntime``)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,22 @@ import asyncio
 
 from fastapi import FastAPI
 
+from alexandrite.common.metrics import ServiceMetrics
 from alexandrite.common.service import ServiceRuntime, create_service_app
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.files.client import FilesClient
 from alexandrite.mes import store
 from alexandrite.mes.consumers import event_handlers
 from alexandrite.mes.events import queue_spec
-from alexandrite.mes.metrics import job_status_collector
-from alexandrite.mes.routes import FILES_CLIENT, router
+from alexandrite.mes.handlers import MesHandlers
+from alexandrite.mes.metrics import MesMetrics, PrintOverrunCollector, job_status_collector
+from alexandrite.mes.recovery import LeaseSweeper
+from alexandrite.mes.routes import router
+from alexandrite.mes.runtime import MesRuntime
 from alexandrite.mes.settings import Settings
 from alexandrite.mes.simulator import PrinterFleet
 
-__all__ = ["FLEET", "create_app"]
-
-FLEET = "fleet"
+__all__ = ["create_app"]
 
 
 async def _let_relay_publish(runtime: ServiceRuntime, timeout_s: float = 5.0) -> None:
@@ -37,28 +40,44 @@ def create_app(
     settings: Settings | None = None, telemetry_settings: TelemetrySettings | None = None
 ) -> FastAPI:
     settings = settings or Settings()
+    metrics = ServiceMetrics()
+    mes_metrics = MesMetrics(metrics.registry)
 
     async def on_startup(runtime: ServiceRuntime) -> None:
         files = FilesClient(settings.files_url, timeout_s=settings.files_timeout_s)
-        runtime.extras[FILES_CLIENT] = files
-        runtime.metrics.add(job_status_collector(runtime.database.sessions))
+        handlers = MesHandlers(
+            store.MesUnitsOfWork(runtime.units_of_work),
+            files,
+            settings.print_times(),
+            mes_metrics,
+            lease_s=settings.print_lease_s,
+            retry=settings.finish_retry(),
+        )
+        metrics.add(job_status_collector(runtime.database.sessions))
+        metrics.add(PrintOverrunCollector(runtime.database.sessions, settings.print_times()))
         async with runtime.units_of_work() as uow:
             await store.ensure_printers(uow.session, settings.printer_names())
             await uow.commit()
-        if settings.simulate_printers:
-            fleet = PrinterFleet(settings, runtime.units_of_work, files, runtime.faults)
-            runtime.extras[FLEET] = fleet
+        fleet = (
+            PrinterFleet(settings, handlers, runtime.faults) if settings.simulate_printers else None
+        )
+        resumable = fleet.printer_names if fleet is not None else frozenset[str]()
+        sweeper = LeaseSweeper(handlers, settings.print_lease_s, lambda: resumable)
+        # Before serving: a job its dead predecessor left is failed (or resumed) at once.
+        await sweeper.sweep()
+        sweeper.start()
+        if fleet is not None:
             fleet.start()
+        app.state.mes = MesRuntime(handlers=handlers, files=files, sweeper=sweeper, fleet=fleet)
 
     async def on_shutdown(runtime: ServiceRuntime) -> None:
-        fleet = runtime.extras.pop(FLEET, None)
-        if isinstance(fleet, PrinterFleet) and await fleet.stop():
+        mes: MesRuntime = app.state.mes
+        await mes.sweeper.stop()
+        if mes.fleet is not None and await mes.fleet.stop():
             await _let_relay_publish(runtime)
-        files = runtime.extras.pop(FILES_CLIENT, None)
-        if isinstance(files, FilesClient):
-            await files.close()
+        await mes.files.close()
 
-    return create_service_app(
+    app = create_service_app(
         settings=settings,
         title="Alexandrite MES API",
         description="Production jobs (queue, start, complete, fail) and a simulated printer fleet.",
@@ -69,4 +88,6 @@ def create_app(
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         telemetry_settings=telemetry_settings,
+        metrics=metrics,
     )
+    return app

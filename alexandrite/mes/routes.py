@@ -1,4 +1,4 @@
-"""The MES HTTP routes (DESIGN.md §2): thin, every decision is in ``handlers``."""
+"""The MES HTTP routes (DESIGN.md §2): one-liners, every decision is in ``MesHandlers``."""
 
 from __future__ import annotations
 
@@ -8,38 +8,28 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 
 from alexandrite.common.problems import problem_responses
-from alexandrite.common.service import RuntimeDep, ServiceRuntime
-from alexandrite.files.client import FilesClient
-from alexandrite.mes import handlers
 from alexandrite.mes.domain import JobStatus
+from alexandrite.mes.runtime import HandlersDep
 from alexandrite.mes.schemas import FailRequest, JobView, StartRequest
 
-__all__ = ["FILES_CLIENT", "router"]
-
-FILES_CLIENT = "files"
+__all__ = ["router"]
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
-def _files(runtime: ServiceRuntime) -> FilesClient:
-    client = runtime.extras[FILES_CLIENT]
-    assert isinstance(client, FilesClient)
-    return client
-
-
 @router.get("", summary="Production jobs, newest first")
 async def list_jobs(
-    runtime: RuntimeDep,
+    handlers: HandlersDep,
     status: JobStatus | None = None,
     order_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[JobView]:
-    return await handlers.find_jobs(runtime.units_of_work, status, order_id, limit)
+    return await handlers.find_jobs(status, order_id, limit)
 
 
 @router.get("/{job_id}", summary="One production job", responses=problem_responses(404))
-async def get_job(job_id: uuid.UUID, runtime: RuntimeDep) -> JobView:
-    return await handlers.read_job(runtime.units_of_work, job_id)
+async def get_job(job_id: uuid.UUID, handlers: HandlersDep) -> JobView:
+    return await handlers.read_job(job_id)
 
 
 @router.post(
@@ -61,11 +51,10 @@ async def get_job(job_id: uuid.UUID, runtime: RuntimeDep) -> JobView:
 )
 async def start_job(
     job_id: uuid.UUID,
-    runtime: RuntimeDep,
+    handlers: HandlersDep,
     body: Annotated[StartRequest | None, Body()] = None,
 ) -> JobView:
-    printer = body.printer if body is not None else None
-    return await handlers.start_job(runtime.units_of_work, _files(runtime), job_id, printer)
+    return await handlers.start_job(job_id, body.printer if body is not None else None)
 
 
 @router.post(
@@ -73,8 +62,8 @@ async def start_job(
     summary="A job in production is done",
     responses=problem_responses(404, 409),
 )
-async def complete_job(job_id: uuid.UUID, runtime: RuntimeDep) -> JobView:
-    return await handlers.complete_job(runtime.units_of_work, job_id)
+async def complete_job(job_id: uuid.UUID, handlers: HandlersDep) -> JobView:
+    return await handlers.complete_job(job_id)
 
 
 @router.post(
@@ -82,5 +71,5 @@ async def complete_job(job_id: uuid.UUID, runtime: RuntimeDep) -> JobView:
     summary="A queued or printing job failed",
     responses=problem_responses(404, 409),
 )
-async def fail_job(job_id: uuid.UUID, body: FailRequest, runtime: RuntimeDep) -> JobView:
-    return await handlers.fail_job(runtime.units_of_work, job_id, body.reason)
+async def fail_job(job_id: uuid.UUID, body: FailRequest, handlers: HandlersDep) -> JobView:
+    return await handlers.fail_job(job_id, body.reason)

@@ -6,6 +6,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from alexandrite.common.settings import ServiceSettings, local_database_url
+from alexandrite.mes.domain import PrintTimes
+from alexandrite.mes.retry import RetryPolicy
 
 __all__ = ["Settings"]
 
@@ -31,6 +33,14 @@ class Settings(ServiceSettings):
     # Set for reproducible runs: each printer draws from Random(failure_seed + its number).
     failure_seed: int | None = None
     poll_interval_s: float = Field(default=0.5, gt=0.0)
+    # A printer's lease, renewed every third of it while it prints: once it runs out, the
+    # process that printed is taken for dead and its print is resumed or failed.
+    print_lease_s: float = Field(default=10.0, gt=0.0, le=3600.0)
+    # The end of a print written through a database outage: attempts, doubling from the first
+    # delay up to the largest (the defaults span about a minute).
+    finish_attempts: int = Field(default=12, ge=1, le=100)
+    finish_first_delay_s: float = Field(default=0.25, gt=0.0)
+    finish_max_delay_s: float = Field(default=8.0, gt=0.0)
 
     @model_validator(mode="after")
     def _min_below_max(self) -> Settings:
@@ -40,3 +50,11 @@ class Settings(ServiceSettings):
 
     def printer_names(self) -> list[str]:
         return [f"printer-{number}" for number in range(1, self.printers + 1)]
+
+    def print_times(self) -> PrintTimes:
+        return PrintTimes(
+            self.print_seconds_per_cm3, self.print_seconds_min, self.print_seconds_max
+        )
+
+    def finish_retry(self) -> RetryPolicy:
+        return RetryPolicy(self.finish_attempts, self.finish_first_delay_s, self.finish_max_delay_s)

@@ -5,6 +5,12 @@ prints for a time that grows with the model's volume, then completes or fails it
 Printers claim jobs with ``FOR UPDATE SKIP LOCKED``, so several printers and several MES
 replicas never take the same job. Everything a printer does about a job continues the trace
 of the handler that queued it (its W3C context is stored on the job) with the order in baggage.
+
+A printer renews its lease while it prints. When a process dies mid-print, the printer of the
+same name (in the restarted process, or another replica) finds the lease run out and resumes the
+print for the time it had left; the end of a print is retried through a database outage
+(``MesHandlers.finish_print``). After an unexpected error the printer fails its job rather than
+carrying on with the printer marked busy.
 """
 
 from __future__ import annotations
@@ -13,22 +19,16 @@ import asyncio
 import contextlib
 import logging
 import random
-import uuid
 from dataclasses import dataclass
 
-from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry import trace
 
 from alexandrite.common.errors import AppError, DependencyFailed
 from alexandrite.common.faults import Faults, note_injected
-from alexandrite.common.telemetry.order_context import order_scope
-from alexandrite.common.unit_of_work import UnitOfWorkFactory
-from alexandrite.files.client import FilesClient
-from alexandrite.mes import handlers, store
-from alexandrite.mes.domain import FAILURE_REASONS, print_duration_s
+from alexandrite.mes.domain import FAILURE_REASONS
+from alexandrite.mes.handlers import MesHandlers, PrintTicket, in_job_trace
+from alexandrite.mes.retry import is_database_outage
 from alexandrite.mes.settings import Settings
-from alexandrite.mes.store import Job
 
 __all__ = ["PrinterFleet"]
 
@@ -41,21 +41,16 @@ _MAX_BACKOFF_S = 10.0
 class _Printer:
     name: str
     rng: random.Random
-    job_id: uuid.UUID | None = None
+    ticket: PrintTicket | None = None
 
 
 class PrinterFleet:
     def __init__(
-        self,
-        settings: Settings,
-        units_of_work: UnitOfWorkFactory,
-        files: FilesClient,
-        faults: Faults | None = None,
+        self, settings: Settings, handlers: MesHandlers, faults: Faults | None = None
     ) -> None:
         self._settings = settings
         self._faults = faults
-        self._units_of_work = units_of_work
-        self._files = files
+        self._handlers = handlers
         self._printers = [
             _Printer(name, self._rng(number))
             for number, name in enumerate(settings.printer_names(), start=1)
@@ -67,8 +62,8 @@ class PrinterFleet:
         return random.Random(seed + number) if seed is not None else random.Random()
 
     @property
-    def printer_names(self) -> list[str]:
-        return [printer.name for printer in self._printers]
+    def printer_names(self) -> frozenset[str]:
+        return frozenset(printer.name for printer in self._printers)
 
     def start(self) -> None:
         self._tasks = [
@@ -95,11 +90,11 @@ class PrinterFleet:
         self._tasks = []
         interrupted = 0
         for printer in self._printers:
-            if printer.job_id is not None:
-                job_id, printer.job_id = printer.job_id, None
+            if printer.ticket is not None:
+                job_id, printer.ticket = printer.ticket.job_id, None
                 try:
-                    await handlers.fail_job(
-                        self._units_of_work, job_id, "print interrupted: the printer was stopped"
+                    await self._handlers.fail_job(
+                        job_id, "print interrupted: the printer was stopped"
                     )
                     interrupted += 1
                 except AppError as exc:
@@ -124,40 +119,44 @@ class PrinterFleet:
                 # Already on the job's spans (the job failed) or a lost race for a printer.
                 _log.warning("%s: %s", printer.name, exc.detail)
                 worked = False
-            except Exception:
-                _log.exception("%s: unexpected error; carrying on", printer.name)
+            except Exception as exc:
+                if is_database_outage(exc):
+                    # The end of the print was retried and the database is still away: the
+                    # job keeps its status, its lease runs out, a later round resumes it.
+                    _log.warning("%s: database unreachable: %r", printer.name, exc)
+                    printer.ticket = None
+                else:
+                    _log.exception("%s: unexpected error", printer.name)
+                    await self._give_up(printer, exc)
                 worked = False
+                delay = min(delay * 2, _MAX_BACKOFF_S)
             if not worked:
                 await asyncio.sleep(delay)
 
-    async def _work_once(self, printer: _Printer) -> bool:
-        """Take one job and print it; False when there was nothing to do."""
-        job = await self._claim_and_start(printer)
-        if job is None:
-            return False
-        printer.job_id = job.id
-        token = otel_context.attach(propagate.extract(job.trace_headers))
+    async def _give_up(self, printer: _Printer, error: Exception) -> None:
+        """Fail the job the printer held, so neither it nor the printer stays in production.
+        When even that fails (the database is away), its lease runs out and the print is
+        resumed by this printer's next round."""
+        ticket, printer.ticket = printer.ticket, None
+        if ticket is None:
+            return
         try:
-            with order_scope(job.order_id):
-                await self._print(printer, job)
-        finally:
-            otel_context.detach(token)
-        return True
+            await self._handlers.fail_job(ticket.job_id, f"printer error: {type(error).__name__}")
+        except Exception as exc:
+            _log.warning(
+                "%s: job %s left to its lease (%r)", printer.name, ticket.job_id, exc
+            )
 
-    async def _claim_and_start(self, printer: _Printer) -> Job | None:
-        async with self._units_of_work() as uow:
-            # Polling an empty queue is not part of any order's story: no spans for it.
-            with suppress_instrumentation():
-                idle = await store.lock_idle_printer(uow.session, printer.name, skip_locked=True)
-                job = await store.claim_next_queued_job(uow.session) if idle else None
-            if job is None:
-                return None
-            token = otel_context.attach(propagate.extract(job.trace_headers))
-            try:
-                with order_scope(job.order_id):
-                    return await handlers.start_locked_job(uow, self._files, job, printer.name)
-            finally:
-                otel_context.detach(token)
+    async def _work_once(self, printer: _Printer) -> bool:
+        """Take one job (or resume one) and print it; False when there was nothing to do."""
+        ticket = await self._handlers.next_print(printer.name)
+        if ticket is None:
+            return False
+        printer.ticket = ticket
+        with in_job_trace(ticket.trace_headers, ticket.order_id):
+            await self._print(printer, ticket)
+        printer.ticket = None
+        return True
 
     def _failure_rate(self) -> float:
         """The configured rate, unless the mes_failure_rate fault overrides it now."""
@@ -167,35 +166,21 @@ class PrinterFleet:
         note_injected("mes_failure_rate", injected)
         return injected
 
-    async def _print(self, printer: _Printer, job: Job) -> None:
-        settings = self._settings
-        duration = print_duration_s(
-            job.volume_cm3,
-            job.quantity,
-            settings.print_seconds_per_cm3,
-            settings.print_seconds_min,
-            settings.print_seconds_max,
-        )
+    async def _print(self, printer: _Printer, ticket: PrintTicket) -> None:
         failure: str | None = None
         with _tracer.start_as_current_span(
             "mes.print",
             attributes={
                 "printer": printer.name,
-                "job.id": str(job.id),
-                "print.duration_s": duration,
-                "model.volume_cm3": job.volume_cm3 or 0.0,
+                "job.id": str(ticket.job_id),
+                "print.duration_s": ticket.duration_s,
+                "print.resumed": ticket.resumed,
+                "model.volume_cm3": ticket.volume_cm3 or 0.0,
             },
         ) as span:
-            await asyncio.sleep(duration)
+            async with self._handlers.lease(printer.name, ticket.job_id):
+                await asyncio.sleep(ticket.duration_s)
             if printer.rng.random() < self._failure_rate():
                 failure = printer.rng.choice(FAILURE_REASONS)
                 span.set_status(trace.StatusCode.ERROR, failure)
-        try:
-            if failure is None:
-                await handlers.complete_job(self._units_of_work, job.id)
-            else:
-                await handlers.fail_job(self._units_of_work, job.id, failure)
-        except AppError as exc:
-            # Typically the order was cancelled while printing: the job is over already.
-            _log.info("%s: job %s not finished: %s", printer.name, job.id, exc.detail)
-        printer.job_id = None
+        await self._handlers.finish_print(ticket.job_id, failure)

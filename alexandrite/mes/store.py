@@ -1,10 +1,14 @@
-"""The MES tables (jobs, printers, orders cancelled before their job existed) and queries."""
+"""The MES tables (jobs, printers, orders cancelled before their job existed), the queries the
+handlers make (``JobRepository``, one per open session) and the MES's unit of work around the
+shared one, so the handlers speak to ``uow.jobs`` and tests can hand them a fake."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol
 
 from sqlalchemy import (
     DateTime,
@@ -24,20 +28,20 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from alexandrite.common.errors import InvalidInput, NotFound
 from alexandrite.common.messaging.tables import messaging_tables
+from alexandrite.common.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from alexandrite.mes.domain import JobStatus, PrinterStatus
 
 __all__ = [
     "Base",
     "CancelledOrder",
     "Job",
+    "JobRepository",
+    "MesUnitOfWork",
+    "MesUnitsOfWork",
     "Printer",
-    "claim_next_queued_job",
+    "SqlJobRepository",
+    "SqlMesUnitOfWork",
     "ensure_printers",
-    "find_job_for_order",
-    "free_printer",
-    "get_job",
-    "list_jobs",
-    "lock_idle_printer",
     "tables",
 ]
 
@@ -88,6 +92,9 @@ class Printer(Base):
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     status: Mapped[str] = mapped_column(String(10), default=PrinterStatus.IDLE.value)
     current_job_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # Renewed by the process printing on it (the simulated fleet); once past, that process is
+    # gone and its job is recovered. None: driven from outside (the jobs API), never expires.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -110,51 +117,6 @@ class CancelledOrder(Base):
 tables = messaging_tables(Base.metadata)
 
 
-async def get_job(session: AsyncSession, job_id: uuid.UUID, lock: bool = False) -> Job:
-    query = select(Job).where(Job.id == job_id)
-    if lock:
-        query = query.with_for_update()
-    job = (await session.execute(query)).scalar_one_or_none()
-    if job is None:
-        raise NotFound(f"job {job_id} does not exist")
-    return job
-
-
-async def find_job_for_order(
-    session: AsyncSession, order_id: uuid.UUID, lock: bool = False
-) -> Job | None:
-    query = select(Job).where(Job.order_id == order_id)
-    if lock:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def list_jobs(
-    session: AsyncSession,
-    status: JobStatus | None = None,
-    order_id: uuid.UUID | None = None,
-    limit: int = 100,
-) -> Sequence[Job]:
-    query = select(Job).order_by(Job.created_at.desc()).limit(limit)
-    if status is not None:
-        query = query.where(Job.status == status.value)
-    if order_id is not None:
-        query = query.where(Job.order_id == order_id)
-    return (await session.execute(query)).scalars().all()
-
-
-async def claim_next_queued_job(session: AsyncSession) -> Job | None:
-    """Lock the oldest queued job that nobody else holds (several printers, several replicas)."""
-    query = (
-        select(Job)
-        .where(Job.status == JobStatus.QUEUED.value)
-        .order_by(Job.created_at)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    return (await session.execute(query)).scalar_one_or_none()
-
-
 async def ensure_printers(session: AsyncSession, names: Sequence[str]) -> None:
     if not names:
         return
@@ -165,40 +127,216 @@ async def ensure_printers(session: AsyncSession, names: Sequence[str]) -> None:
     )
 
 
-async def lock_idle_printer(
-    session: AsyncSession, name: str | None, skip_locked: bool = False
-) -> Printer | None:
-    """Lock the named printer, or the first idle one; None when it is busy or none is idle.
+class JobRepository(Protocol):
+    """What the handlers ask of the MES database, inside one unit of work."""
 
-    ``InvalidInput`` for a printer name the MES does not know.
-    """
-    if name is not None:
-        query = select(Printer).where(Printer.name == name)
-        query = query.with_for_update(skip_locked=skip_locked)
-        printer = (await session.execute(query)).scalar_one_or_none()
-        if printer is None:
-            if skip_locked:
-                return None
-            known = (await session.execute(select(Printer.name).order_by(Printer.name))).scalars()
+    async def get_job(self, job_id: uuid.UUID, lock: bool = False) -> Job: ...
+
+    async def find_job(self, job_id: uuid.UUID, skip_locked: bool = False) -> Job | None:
+        """With ``skip_locked``: locked, or None when missing or someone else holds it."""
+        ...
+
+    async def find_job_for_order(self, order_id: uuid.UUID, lock: bool = False) -> Job | None: ...
+
+    async def add_job(self, job: Job) -> bool:
+        """Insert unless the order has a job already; False then."""
+        ...
+
+    async def list_jobs(
+        self, status: JobStatus | None, order_id: uuid.UUID | None, limit: int
+    ) -> Sequence[Job]: ...
+
+    async def claim_next_queued_job(self) -> Job | None:
+        """Lock the oldest queued job no printer holds and nobody else has locked."""
+        ...
+
+    async def is_cancelled(self, order_id: uuid.UUID) -> bool: ...
+
+    async def remember_cancelled(self, order_id: uuid.UUID, reason: str) -> None: ...
+
+    async def lock_printer(self, name: str, skip_locked: bool = False) -> Printer | None:
+        """Lock the named printer (None when skip_locked and someone holds it);
+        ``InvalidInput`` for a name the MES does not know."""
+        ...
+
+    async def lock_any_idle_printer(self) -> Printer | None: ...
+
+    async def lock_printers_with_expired_lease(self, now: datetime) -> Sequence[Printer]: ...
+
+
+class SqlJobRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get_job(self, job_id: uuid.UUID, lock: bool = False) -> Job:
+        query = select(Job).where(Job.id == job_id)
+        if lock:
+            query = query.with_for_update()
+        job = (await self._session.execute(query)).scalar_one_or_none()
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist")
+        return job
+
+    async def find_job(self, job_id: uuid.UUID, skip_locked: bool = False) -> Job | None:
+        query = select(Job).where(Job.id == job_id)
+        if skip_locked:
+            query = query.with_for_update(skip_locked=True)
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def find_job_for_order(self, order_id: uuid.UUID, lock: bool = False) -> Job | None:
+        query = select(Job).where(Job.order_id == order_id)
+        if lock:
+            query = query.with_for_update()
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def add_job(self, job: Job) -> bool:
+        columns = {c.key: getattr(job, c.key) for c in Job.__table__.columns}
+        values = {key: value for key, value in columns.items() if value is not None}
+        inserted = await self._session.execute(
+            pg_insert(Job)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["order_id"])
+            .returning(Job.id)
+        )
+        return inserted.first() is not None
+
+    async def list_jobs(
+        self, status: JobStatus | None, order_id: uuid.UUID | None, limit: int
+    ) -> Sequence[Job]:
+        query = select(Job).order_by(Job.created_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(Job.status == status.value)
+        if order_id is not None:
+            query = query.where(Job.order_id == order_id)
+        return (await self._session.execute(query)).scalars().all()
+
+    async def claim_next_queued_job(self) -> Job | None:
+        # A queued job with a printer is held by that printer while its model is checked; the
+        # holder wrote the row, so a claim waiting on it re-reads it and skips it.
+        query = (
+            select(Job)
+            .where(Job.status == JobStatus.QUEUED.value, Job.printer.is_(None))
+            .order_by(Job.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def is_cancelled(self, order_id: uuid.UUID) -> bool:
+        return await self._session.get(CancelledOrder, order_id) is not None
+
+    async def remember_cancelled(self, order_id: uuid.UUID, reason: str) -> None:
+        await self._session.execute(
+            pg_insert(CancelledOrder)
+            .values(order_id=order_id, reason=reason)
+            .on_conflict_do_nothing(index_elements=["order_id"])
+        )
+
+    async def lock_printer(self, name: str, skip_locked: bool = False) -> Printer | None:
+        query = select(Printer).where(Printer.name == name).with_for_update(skip_locked=skip_locked)
+        printer = (await self._session.execute(query)).scalar_one_or_none()
+        if printer is None and not skip_locked:
+            known = (
+                await self._session.execute(select(Printer.name).order_by(Printer.name))
+            ).scalars()
             raise InvalidInput(f"no printer named {name!r}; known: {', '.join(known)}")
-        return printer if printer.status == PrinterStatus.IDLE.value else None
-    query = (
-        select(Printer)
-        .where(Printer.status == PrinterStatus.IDLE.value)
-        .order_by(Printer.name)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    return (await session.execute(query)).scalar_one_or_none()
+        return printer
+
+    async def lock_any_idle_printer(self) -> Printer | None:
+        query = (
+            select(Printer)
+            .where(Printer.status == PrinterStatus.IDLE.value)
+            .order_by(Printer.name)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def lock_printers_with_expired_lease(self, now: datetime) -> Sequence[Printer]:
+        query = (
+            select(Printer)
+            .where(
+                Printer.status == PrinterStatus.BUSY.value,
+                Printer.lease_expires_at.is_not(None),
+                Printer.lease_expires_at <= now,
+            )
+            .order_by(Printer.name)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self._session.execute(query)).scalars().all()
 
 
-async def free_printer(session: AsyncSession, name: str | None, job_id: uuid.UUID) -> None:
-    """Mark the printer idle if it is still working on this job."""
-    if name is None:
-        return
-    printer = (
-        await session.execute(select(Printer).where(Printer.name == name).with_for_update())
-    ).scalar_one_or_none()
-    if printer is not None and printer.current_job_id == job_id:
-        printer.status = PrinterStatus.IDLE.value
-        printer.current_job_id = None
+class MesUnitOfWork(Protocol):
+    """One transaction of the MES: its queries, the events it raises, commit or roll back."""
+
+    @property
+    def jobs(self) -> JobRepository: ...
+
+    async def __aenter__(self) -> MesUnitOfWork: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def publish(
+        self, routing_key: str, data: dict[str, Any], order_id: uuid.UUID | None = None
+    ) -> object: ...
+
+    async def commit(self) -> None: ...
+
+
+class SqlMesUnitOfWork:
+    """The shared unit of work (outbox, inbox, one transaction) with the MES's repository."""
+
+    def __init__(self, inner: UnitOfWork, already_open: bool = False) -> None:
+        self._inner = inner
+        self._already_open = already_open
+        self.jobs: JobRepository = (
+            SqlJobRepository(inner.session) if already_open else _NotOpen()
+        )
+
+    @classmethod
+    def joining(cls, uow: UnitOfWork) -> SqlMesUnitOfWork:
+        """Work inside a unit of work someone else opened (the consumer's, with its inbox)."""
+        return cls(uow, already_open=True)
+
+    async def __aenter__(self) -> SqlMesUnitOfWork:
+        if not self._already_open:
+            await self._inner.__aenter__()
+            self.jobs = SqlJobRepository(self._inner.session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._already_open:
+            await self._inner.__aexit__(exc_type, exc, tb)
+
+    async def publish(
+        self, routing_key: str, data: dict[str, Any], order_id: uuid.UUID | None = None
+    ) -> object:
+        return await self._inner.publish(routing_key, data, order_id=order_id)
+
+    async def commit(self) -> None:
+        await self._inner.commit()
+
+
+class MesUnitsOfWork:
+    """Builds a fresh MES unit of work per use case."""
+
+    def __init__(self, factory: UnitOfWorkFactory) -> None:
+        self._factory = factory
+
+    def __call__(self) -> SqlMesUnitOfWork:
+        return SqlMesUnitOfWork(self._factory())
+
+
+class _NotOpen:
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("the unit of work is not open: use `async with uow:`")
