@@ -7,6 +7,7 @@
     ├── PayloadTooLarge      413  an upload past the configured size limit
     ├── InvalidModel         422  a 3D model that cannot be read or is not a printable mesh
     └── DependencyFailed     502/503  another service or the broker answered badly or not at all
+        └── DatabaseUnavailable  503  the service's own database cannot be reached (Retry-After)
 
 The domain and the handlers raise these; ``install_error_handlers`` turns them into
 ``application/problem+json`` responses in one place, and the typed clients turn such responses
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AppError",
     "Conflict",
+    "DatabaseUnavailable",
     "DependencyFailed",
     "InvalidInput",
     "InvalidModel",
@@ -89,9 +91,22 @@ class InvalidModel(AppError):
 
 
 class DependencyFailed(AppError):
+    """``retry_after_s``: when the client may try again, sent as ``Retry-After`` (RFC 9110)."""
+
     status = 503
     title = "A dependency failed"
     type_slug = "dependency-failed"
+
+    def __init__(self, detail: str, retry_after_s: int | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after_s = retry_after_s
+
+
+class DatabaseUnavailable(DependencyFailed):
+    """The database is down or unreachable: nothing was written, the request may be repeated."""
+
+    title = "The database is unavailable"
+    type_slug = "database-unavailable"
 
 
 _BY_STATUS: dict[int, type[AppError]] = {

@@ -21,8 +21,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from alexandrite.common.errors import AppError
+from alexandrite.common.errors import AppError, DatabaseUnavailable, DependencyFailed
 from alexandrite.common.telemetry.http_details import record_problem
+from alexandrite.common.unavailable import UNAVAILABLE_ERRORS, as_unavailable, is_unavailable
 
 __all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response", "problem_responses"]
 
@@ -66,9 +67,14 @@ def problem_responses(
 
 
 def problem_response(
-    status: int, body: dict[str, Any], exc: BaseException | None = None
+    status: int,
+    body: dict[str, Any],
+    exc: BaseException | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    response = JSONResponse(status_code=status, content=body, media_type=PROBLEM_JSON)
+    response = JSONResponse(
+        status_code=status, content=body, media_type=PROBLEM_JSON, headers=headers
+    )
     if exc is not None:
         record_problem(status, body, bytes(response.body), exc)
     return response
@@ -121,7 +127,22 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, AppError)
         if exc.status >= 500:
             _log.error("request failed: %s", exc.detail)
-        return problem_response(exc.status, exc.to_problem(instance=request.url.path), exc)
+        retry_after = exc.retry_after_s if isinstance(exc, DependencyFailed) else None
+        return problem_response(
+            exc.status,
+            exc.to_problem(instance=request.url.path),
+            exc,
+            headers={"retry-after": str(retry_after)} if retry_after is not None else None,
+        )
+
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database (or a connection to it) went away: the client's request was fine and
+        # nothing was committed, so it is a 503 to retry, not a 500.
+        if not is_unavailable(exc):
+            return await on_unexpected(request, exc)
+        _log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+        error: DatabaseUnavailable = as_unavailable(exc)
+        return await on_app_error(request, error)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -169,6 +190,8 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(AppError, on_app_error)
+    for unavailable in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(unavailable, on_unavailable)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

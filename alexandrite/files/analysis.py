@@ -21,6 +21,7 @@ import trimesh
 
 from alexandrite.files.errors import InvalidModel
 from alexandrite.files.formats import FormatKind, ModelFormat, detect_file_format
+from alexandrite.files.mesh_limits import MeshLimits, check_mesh_limits
 
 __all__ = ["ModelAnalysis", "analyse_model"]
 
@@ -59,13 +60,18 @@ class ModelAnalysis:
         }
 
 
-def analyse_model(path: Path, fmt: ModelFormat) -> ModelAnalysis:
-    """Load the model at ``path`` as ``fmt`` and measure it; ``InvalidModel`` if it cannot be."""
+def analyse_model(path: Path, fmt: ModelFormat, limits: MeshLimits | None = None) -> ModelAnalysis:
+    """Load the model at ``path`` as ``fmt`` and measure it; ``InvalidModel`` if it cannot be.
+
+    The file is first streamed against ``limits`` (``check_mesh_limits``): trimesh's memory
+    grows with the triangles, so a file past them is refused before trimesh is given it.
+    """
     # The name only hints the format where the bytes cannot decide (an OBJ of comments first).
     detection = detect_file_format(path, filename=f"model.{fmt.value}")
     if detection.format is not fmt:
         raise InvalidModel(f"the file holds {detection.kind.value} data, not {fmt.value}")
     kind = detection.kind
+    check_mesh_limits(path, kind, limits or MeshLimits())
     try:
         # errstate is thread-local, so this is safe in a thread pool (warnings filters are not).
         with np.errstate(all="ignore"):

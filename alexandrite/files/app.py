@@ -26,7 +26,12 @@ def create_app(
     files_metrics = FilesMetrics(metrics.registry)
 
     async def on_startup(runtime: ServiceRuntime) -> None:
-        pool = AnalysisPool(settings.analysis_workers, settings.analysis_timeout_s)
+        pool = AnalysisPool(
+            settings.analysis_workers,
+            settings.analysis_timeout_s,
+            settings.mesh_limits(),
+            settings.pool_bounds(),
+        )
         runtime.extras["analysis_pool"] = pool
         await pool.start()
         runtime.extras["handlers"] = FilesHandlers(

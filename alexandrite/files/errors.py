@@ -7,6 +7,7 @@ AppError
 │   └── ModelTooLarge        an upload past the size limit (the partial file is removed)
 ├── InvalidModel     422     re-exported: not a readable or printable mesh, with the reason
 └── DependencyFailed 503
+    ├── AnalysisBusy         too many analyses running or waiting (Retry-After)
     ├── AnalysisTimedOut     the analysis overran its timeout (the pool is replaced)
     └── AnalysisWorkerFailed a worker died or ran out of memory
 """
@@ -16,12 +17,17 @@ from __future__ import annotations
 from alexandrite.common.errors import DependencyFailed, InvalidModel, NotFound, PayloadTooLarge
 
 __all__ = [
+    "AnalysisBusy",
     "AnalysisTimedOut",
     "AnalysisWorkerFailed",
     "InvalidModel",
     "ModelNotFound",
     "ModelTooLarge",
 ]
+
+
+class AnalysisBusy(DependencyFailed):
+    """The analysis queue is full: refused at once, with when to try again."""
 
 
 class AnalysisTimedOut(DependencyFailed):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
 from alexandrite.common.errors import DependencyFailed
-from alexandrite.files.analysis_pool import AnalysisPool
-from alexandrite.files.errors import InvalidModel
+from alexandrite.files.analysis_pool import AnalysisPool, PoolBounds
+from alexandrite.files.errors import AnalysisBusy, AnalysisWorkerFailed, InvalidModel
 from alexandrite.files.formats import ModelFormat
+from alexandrite.files.mesh_limits import MeshLimits
 from alexandrite.files.samples import SampleKind, write_sample
 from tests.support.polling import eventually
 
@@ -49,3 +51,52 @@ async def test_an_analysis_past_its_timeout_fails_and_its_worker_is_stopped(pool
     pool.timeout_s = 60
     cube = await pool.analyse(write_sample(SampleKind.CUBE_STL, tmp_path), ModelFormat.STL)
     assert cube.triangles == 12
+
+
+async def test_a_worker_past_its_memory_cap_fails_with_503_and_the_next_job_still_works(tmp_path):
+    # No mesh limits, a 400 MiB address space: the fine ball (327,680 triangles) cannot fit.
+    unlimited = MeshLimits(max_triangles=10**9, max_vertices=10**9, max_triangles_per_vertex=1e9)
+    pool = AnalysisPool(1, 60, unlimited, PoolBounds(worker_memory_bytes=400 * 1024**2))
+    await pool.start()
+    try:
+        fine = write_sample(SampleKind.BALL_FINE_STL, tmp_path)
+        with pytest.raises(AnalysisWorkerFailed, match="ran out of memory"):
+            await pool.analyse(fine, ModelFormat.STL)
+        cube = await pool.analyse(write_sample(SampleKind.CUBE_STL, tmp_path), ModelFormat.STL)
+        assert cube.triangles == 12
+    finally:
+        await pool.close()
+
+
+async def test_analyses_past_the_queue_limit_are_refused_at_once_with_a_retry_after(tmp_path):
+    pool = AnalysisPool(1, 60, bounds=PoolBounds(queue_limit=1, retry_after_s=7))
+    await pool.start()
+    try:
+        ball = write_sample(SampleKind.BALL_STL, tmp_path)
+        admitted = [asyncio.create_task(pool.analyse(ball, ModelFormat.STL)) for _ in range(2)]
+        await eventually(lambda: _true(pool.admitted == 2), timeout=10, what="two admitted")
+        with pytest.raises(AnalysisBusy) as refused:
+            await pool.analyse(ball, ModelFormat.STL)
+        assert refused.value.retry_after_s == 7
+        assert [r.triangles for r in await asyncio.gather(*admitted)] == [20480, 20480]
+        assert pool.admitted == 0
+    finally:
+        await pool.close()
+
+
+async def test_a_pool_is_replaced_after_its_share_of_jobs_so_memory_is_given_back(tmp_path):
+    pool = AnalysisPool(1, 60, bounds=PoolBounds(tasks_per_worker=2))
+    await pool.start()
+    try:
+        first = pool._executor
+        cube = write_sample(SampleKind.CUBE_STL, tmp_path)
+        for _ in range(2):
+            await pool.analyse(cube, ModelFormat.STL)
+        assert pool._executor is not first
+        assert (await pool.analyse(cube, ModelFormat.STL)).triangles == 12
+    finally:
+        await pool.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
