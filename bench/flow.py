@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from alexandrite.common.settings import local_database_password
+from alexandrite.common.settings import database_owner, local_database_password
 from alexandrite.files.samples import SampleKind, sample_bytes
 from bench.platform import (
     Pipeline,
@@ -113,8 +113,8 @@ async def _count_completed(database_url: str) -> tuple[int, int]:
     connection = await asyncpg.connect(
         host="127.0.0.1",
         port=5432,
-        user="alexandrite",
-        password=local_database_password(),
+        user=database_owner(name),
+        password=local_database_password(database_owner(name)),
         database=name,
     )
     try:

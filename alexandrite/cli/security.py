@@ -39,6 +39,19 @@ def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
+def _audit_log(database: Any) -> Any:
+    """The audit log with the gateway's anchor file (``GATEWAY_AUDIT_ANCHOR_FILE``)."""
+    from alexandrite.gateway.audit_anchor import AnchorFile
+    from alexandrite.gateway.audit_log import AuditLog
+    from alexandrite.gateway.settings import Settings
+
+    settings = Settings()
+    return AuditLog(
+        database.sessions,
+        AnchorFile(settings.audit_anchor_file, settings.audit_anchor_every_rows),
+    )
+
+
 def _run(work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(database)` against the gateway's database; AppErrors exit 1 with their text."""
     from alexandrite.common.db import Database
@@ -59,10 +72,11 @@ def _run(work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 async def _record(database: Any, action: str, result: str, detail: str) -> None:
-    from alexandrite.gateway.audit_log import AuditEntry, AuditLog
+    from alexandrite.gateway.audit_log import AuditEntry
 
-    await AuditLog(database.sessions).append(
-        AuditEntry(action=action, result=result, actor=_actor(), detail=detail)
+    # Anchored at once: no gateway may be running to anchor it later.
+    await _audit_log(database).append(
+        AuditEntry(action=action, result=result, actor=_actor(), detail=detail), anchor=True
     )
 
 
@@ -235,9 +249,8 @@ def audit_verify(
         str | None, typer.Option(help="SEQ:HASH of a head recorded earlier, which must still be")
     ] = None,
 ) -> None:
-    """Check the hash chain; exit 0 only when it is intact (else 1, naming the first bad row)."""
-    from alexandrite.gateway.audit_log import AuditLog
-
+    """Check the hash chain and the anchors kept outside the database; exit 0 only when both
+    are intact (else 1, naming the first bad row)."""
     expected: tuple[int, str] | None = None
     if anchor is not None:
         seq, _, digest = anchor.partition(":")
@@ -246,7 +259,7 @@ def audit_verify(
         expected = (int(seq), digest)
 
     async def work(database: Any) -> Any:
-        return await AuditLog(database.sessions).verify(expected)
+        return await _audit_log(database).verify(expected)
 
     report = _run(work)
     if report.ok:

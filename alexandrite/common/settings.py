@@ -17,8 +17,12 @@ __all__ = [
     "LOCAL_DB_PASSWORD",
     "ServiceSettings",
     "TelemetrySettings",
+    "database_owner",
     "default_faults_file",
+    "local_database_password",
     "local_database_url",
+    "read_secret",
+    "role_password_secret",
 ]
 
 LOCAL_DB_PASSWORD = "alexandrite-local"
@@ -100,16 +104,44 @@ class ServiceSettings(BaseSettings):
         return self.database_url.rsplit("/", 1)[-1]
 
 
-def local_database_password() -> str:
-    """The role's password generated at setup (``alexandrite up``), else the local default."""
+def database_owner(database: str) -> str:
+    """The one role that owns `database` (least privilege: one role per service).
+
+    ``alexandrite_<service>`` and its scratch copies ``alexandrite_<service>_<suffix>`` belong
+    to the role ``alexandrite_<service>``; the gateway's to ``alexandrite_gateway_owner``, a
+    role no running process uses (the gateway itself connects as ``alexandrite_gateway_app``).
+    """
+    prefix, _, rest = database.partition("_")
+    service = rest.split("_", 1)[0]
+    if prefix != "alexandrite" or not service.isalpha():
+        raise ValueError(f"not an Alexandrite database name: {database!r}")
+    return "alexandrite_gateway_owner" if service == "gateway" else f"alexandrite_{service}"
+
+
+def role_password_secret(role: str) -> str:
+    """The secret file (under the secrets directory) holding `role`'s password."""
+    return f"postgres-{role}-password"
+
+
+def read_secret(name: str, default: str) -> str:
+    """The secret generated at setup (``alexandrite up``) in the secrets directory, else
+    `default`. Services only read secrets: creating them is the setup's job."""
     from alexandrite.ops.paths import Paths
 
-    secret = Paths.from_env().secrets / DB_PASSWORD_SECRET
     try:
-        return secret.read_text().strip()
+        return (Paths.from_env().secrets / name).read_text().strip() or default
     except OSError:
-        return LOCAL_DB_PASSWORD
+        return default
+
+
+def local_database_password(role: str) -> str:
+    """`role`'s password generated at setup, else the local default."""
+    return read_secret(role_password_secret(role), LOCAL_DB_PASSWORD)
 
 
 def local_database_url(database: str) -> str:
-    return f"postgresql+asyncpg://alexandrite:{local_database_password()}@127.0.0.1:5432/{database}"
+    """The URL of `database` as its owner role, with the password from the secrets directory."""
+    role = database_owner(database)
+    return (
+        f"postgresql+asyncpg://{role}:{local_database_password(role)}@127.0.0.1:5432/{database}"
+    )

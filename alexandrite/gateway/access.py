@@ -29,7 +29,12 @@ __all__ = [
 # __Host-: the browser only accepts it Secure, for path /, without a Domain.
 SESSION_COOKIE = "__Host-alexandrite-session"
 
-_TITLES = {401: "Not logged in", 403: "Access refused", 429: "Too many attempts"}
+_TITLES = {
+    400: "Bad request",
+    401: "Not logged in",
+    403: "Access refused",
+    429: "Too many attempts",
+}
 
 
 class AccessDenied(Exception):

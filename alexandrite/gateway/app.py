@@ -7,6 +7,7 @@ and the gateway has no events. It keeps the rest of it: JSON logs, telemetry (se
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -44,11 +45,19 @@ def create_app(
         runtime = GatewayRuntime.build(settings)
         telemetry.instrument_database(runtime.database.engine)
         app.state.gateway = runtime
+        # The audit head goes outside the database even when no N-th row comes (audit_anchor).
+        anchoring = asyncio.create_task(
+            runtime.audit.keep_anchoring(settings.audit_anchor_interval_s), name="audit-anchor"
+        )
         _log.info("support gateway %s listening on %s:%d", __version__, settings.host,
                   settings.port)
         try:
             yield
         finally:
+            anchoring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await anchoring
+            await runtime.audit.anchor_head()
             await runtime.close()
             telemetry.shutdown()
 

@@ -1,9 +1,13 @@
-"""Writes the audit row of every request to the tracing system, before its response leaves.
+"""Writes the audit row of every request, before its response leaves.
 
 A pure ASGI middleware: it holds back the response's first message (``http.response.start``)
 until the row, with the final status code, is committed. If the audit log cannot be written the
 client gets 503 instead of the response: no access without its record (fail closed). Routes
 fill in who asked and why they were refused through ``audit_context(request)``.
+
+Every request is audited except the probes (``/health``, ``/ready``). Secrets in the query
+string are masked before the row is written (``alexandrite.common.query_secrets``). A path or
+query holding a NUL byte is audited and answered 400 here, before any route sees it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from urllib.parse import parse_qs, unquote
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from alexandrite.common.query_secrets import redact_query
 from alexandrite.gateway.audit_log import AuditEntry, AuditLog
 
 __all__ = ["AuditContext", "AuditMiddleware", "audit_context", "audited_action"]
@@ -28,6 +33,8 @@ _KEY = "alexandrite.audit"
 _TRACE_ID = re.compile(r"/traces?/([0-9a-fA-F]{16,32})(?:$|[/?])")
 _ORDER_IN_QUERY = re.compile(r"order\.id=([0-9a-fA-F-]{36})")
 _ORDER_IN_PATH = re.compile(r"/orders/([0-9a-fA-F-]{36})(?:$|/)")
+# Polled every second by the supervisor and Prometheus; they carry no credentials.
+_PROBES = frozenset({"/health", "/ready"})
 
 
 @dataclass
@@ -49,6 +56,8 @@ def audit_context(request: Request) -> AuditContext:
 
 def audited_action(method: str, path: str) -> str | None:
     """The audit action of a request, or None for requests that are not audited."""
+    if path.startswith("/api/v1/orders") and not path.startswith("/api/v1/orders/"):
+        return "orders.list"
     if path == "/zipkin" or path.startswith("/zipkin/"):
         return "zipkin.api" if path.startswith("/zipkin/api/") else "zipkin.ui"
     if path.startswith("/api/v1/orders/") or path.startswith("/orders/"):
@@ -59,7 +68,9 @@ def audited_action(method: str, path: str) -> str | None:
         return "logout"
     if path.startswith("/api/v1/audit"):
         return "audit.read"
-    return None
+    if path in _PROBES:
+        return None
+    return "request"
 
 
 def _result(status: int) -> str:
@@ -87,7 +98,7 @@ class AuditMiddleware:
     def _entry(self, scope: Scope, action: str, status: int) -> AuditEntry:
         context: AuditContext = scope[_KEY]
         path: str = scope["path"]
-        query = scope.get("query_string", b"").decode("latin-1")
+        query = redact_query(scope.get("query_string", b"").decode("latin-1"))
         full_path = f"{path}?{query}" if query else path
         trace = _TRACE_ID.search(path)
         order = _ORDER_IN_PATH.search(path) or _ORDER_IN_QUERY.search(unquote(query))
@@ -110,6 +121,17 @@ class AuditMiddleware:
             detail=context.detail,
         )
 
+    async def _refuse_nul(self, scope: Scope, action: str, send: Send) -> None:
+        context: AuditContext = scope[_KEY]
+        context.result, context.detail = "refused", "NUL byte in the path or query"
+        try:
+            await self.audit_log().append(self._entry(scope, action, 400))
+        except Exception:
+            _log.exception("the audit log could not be written: refusing the request")
+            await _unavailable(send)
+            return
+        await _problem(send, 400, "bad-request", "Bad request", context.detail)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -120,6 +142,9 @@ class AuditMiddleware:
             return
         scope[_KEY] = AuditContext()
         state: dict[str, Any] = {"started": False, "refused": False}
+        if _holds_nul(scope):
+            await self._refuse_nul(scope, action, send)
+            return
 
         async def write(status: int) -> bool:
             try:
@@ -149,19 +174,36 @@ class AuditMiddleware:
             raise
 
 
+def _holds_nul(scope: Scope) -> bool:
+    raw_path = scope.get("raw_path") or b""
+    return (
+        "\x00" in scope["path"]
+        or b"\x00" in raw_path
+        or b"%00" in scope.get("query_string", b"")
+        or b"\x00" in scope.get("query_string", b"")
+    )
+
+
 async def _unavailable(send: Send) -> None:
+    await _problem(
+        send, 503, "audit-unavailable", "Audit log unavailable",
+        "access is refused while the audit log cannot be written",
+    )
+
+
+async def _problem(send: Send, status: int, kind: str, title: str, detail: str) -> None:
     body = json.dumps(
         {
-            "type": "https://alexandrite.example/problems/audit-unavailable",
-            "title": "Audit log unavailable",
-            "status": 503,
-            "detail": "access is refused while the audit log cannot be written",
+            "type": f"https://alexandrite.example/problems/{kind}",
+            "title": title,
+            "status": status,
+            "detail": detail,
         }
     ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 503,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),

@@ -22,6 +22,7 @@ from alexandrite.gateway.access import (
     require_role,
     wants_html,
 )
+from alexandrite.gateway.audit_log import printable
 from alexandrite.gateway.audit_middleware import audit_context
 from alexandrite.gateway.order_lists import console_lists
 from alexandrite.gateway.pages import home_page, login_page
@@ -67,6 +68,10 @@ async def login(
 ) -> Response:
     context = audit_context(request)
     context.actor = username
+    if printable(username) != username:
+        # A NUL byte cannot even be looked up (PostgreSQL text holds none): refuse, audited.
+        context.result, context.detail = "refused", "control character in the user name"
+        raise AccessDenied(400, "the user name holds a control character")
     context.result = "failure"
     context.detail = "cross-site or CSRF check failed"
     check_same_origin(request)
@@ -76,8 +81,8 @@ async def login(
     address = request.client.host if request.client else "unknown"
     refusal = await runtime.limits.refusal(username, address)
     if refusal is not None:
-        context.result, context.detail = "rate_limited", refusal
-        raise AccessDenied(429, refusal, retry_after_s=runtime.settings.login_window_s)
+        context.result, context.detail = "rate_limited", refusal.reason
+        raise AccessDenied(429, refusal.reason, retry_after_s=refusal.retry_after_s)
     user, reason = await runtime.accounts.check_password(username, password)
     if user is None:
         await runtime.limits.failed(username, address)
@@ -86,7 +91,7 @@ async def login(
         if wants_html(request):
             return _login_form(next, message, status=401)
         raise AccessDenied(401, message)
-    await runtime.limits.succeeded(username)
+    await runtime.limits.succeeded(username, address)
     cookie, principal = await runtime.accounts.open_session(user, runtime.settings.session_ttl_s)
     context.result, context.role, context.detail = "success", principal.role_label, reason
     response = RedirectResponse(_safe_next(next), status_code=303)

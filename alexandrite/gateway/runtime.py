@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from alexandrite.common.db import Database
 from alexandrite.common.status_limits import order_stuck_limits
 from alexandrite.gateway.accounts import Accounts
+from alexandrite.gateway.audit_anchor import AnchorFile
 from alexandrite.gateway.audit_log import AuditLog
 from alexandrite.gateway.journey import JourneyBuilder
 from alexandrite.gateway.login_limits import LoginLimits
@@ -63,13 +64,11 @@ class GatewayRuntime:
             settings=settings,
             database=database,
             accounts=Accounts(database.sessions),
-            audit=AuditLog(database.sessions),
-            limits=LoginLimits(
+            audit=AuditLog(
                 database.sessions,
-                window_s=settings.login_window_s,
-                max_per_user=settings.max_failures_per_user,
-                max_per_address=settings.max_failures_per_address,
+                AnchorFile(settings.audit_anchor_file, settings.audit_anchor_every_rows),
             ),
+            limits=LoginLimits.from_settings(database.sessions, settings),
             journeys=JourneyBuilder(
                 shop,
                 zipkin,

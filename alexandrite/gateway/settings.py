@@ -1,7 +1,8 @@
 """Gateway settings (environment prefix ``GATEWAY_``).
 
 The gateway connects to its database as ``alexandrite_gateway_app``, a role that may only read
-and append the audit log (see ``alexandrite.ops.gateway_role``); migrations run as the owner ``alexandrite``.
+and append the audit log (see ``alexandrite.ops.gateway_role``); migrations run as the owner
+``alexandrite_gateway_owner``, whose password this process never reads.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from alexandrite.common.settings import ServiceSettings, local_database_url
+from alexandrite.common.settings import ServiceSettings, read_secret
 
 __all__ = ["APP_ROLE", "APP_ROLE_SECRET", "DATABASE", "Settings", "app_database_url"]
 
@@ -23,11 +24,14 @@ APP_ROLE_SECRET = "gateway-db-password"
 
 def app_database_url(database: str = DATABASE) -> str:
     """The application role's URL, with the password generated at setup."""
-    from alexandrite.ops.paths import Paths
-    from alexandrite.ops.secrets import ensure_secret
-
-    password = ensure_secret(Paths.from_env(), APP_ROLE_SECRET)
+    password = read_secret(APP_ROLE_SECRET, "")
     return f"postgresql+asyncpg://{APP_ROLE}:{password}@127.0.0.1:5432/{database}"
+
+
+def _state_file(*parts: str) -> Path:
+    from alexandrite.ops.paths import Paths
+
+    return Paths.from_env().state.joinpath(*parts)
 
 
 def _tls_file(name: str) -> Path:
@@ -42,8 +46,6 @@ class Settings(ServiceSettings):
     service_name: str = "support-gateway"
     port: int = 8443
     database_url: str = Field(default_factory=app_database_url)
-    # Migrations and tamper tests only: the owner of the tables.
-    owner_database_url: str = Field(default_factory=lambda: local_database_url(DATABASE))
     db_pool_size: int = 5
     tls_cert_file: Path = Field(default_factory=lambda: _tls_file("server.pem"))
     tls_key_file: Path = Field(default_factory=lambda: _tls_file("server-key.pem"))
@@ -64,7 +66,17 @@ class Settings(ServiceSettings):
     journey_max_traces: int = 200
     session_ttl_s: int = 8 * 3600
     token_ttl_days: int = 90
-    # Failed logins: at most this many per user / per client address within the window.
+    # Failed logins (docs/security.md): counted over the window; past the free ones, a
+    # (user, address) pair waits an exponential backoff and an address is slowed, never locked.
     login_window_s: int = 15 * 60
-    max_failures_per_user: int = 5
-    max_failures_per_address: int = 20
+    login_free_failures_per_pair: int = 3
+    login_pair_backoff_max_s: float = 300.0
+    login_free_failures_per_address: int = 20
+    login_address_delay_max_s: float = 60.0
+    # The audit chain's head, appended to a file outside the database every so many rows and
+    # every so many seconds (``alexandrite audit verify`` checks the table against it).
+    audit_anchor_file: Path = Field(
+        default_factory=lambda: _state_file("audit", "gateway-audit-anchors.jsonl")
+    )
+    audit_anchor_every_rows: int = Field(default=50, ge=1)
+    audit_anchor_interval_s: float = Field(default=5.0, gt=0)

@@ -1,57 +1,33 @@
 """The gateway's own PostgreSQL role: it may read and append the audit log, never change it.
 
-The tables belong to ``alexandrite`` (migrations run as the owner); the gateway process and the
-``alexandrite users|tokens|audit`` commands connect as ``alexandrite_gateway_app``, which gets
-INSERT and SELECT only on ``audit_log``. Creating a role takes a superuser, so this runs as the
-``postgres`` OS user over the Unix socket (peer authentication), like alexandrite.ops.postgres.
-Run it after every migration: a table added later needs its grant here.
+The tables belong to ``alexandrite_gateway_owner`` (migrations run as the owner, and no running
+process has its password); the gateway process and the ``alexandrite users|tokens|audit``
+commands connect as ``alexandrite_gateway_app``, which gets INSERT and SELECT only on
+``audit_log``. Creating a role takes a superuser, so this runs as the ``postgres`` OS user
+(``alexandrite.ops.postgres_roles``). Run it after every migration: a table added later needs
+its grant here.
 """
 
 from __future__ import annotations
 
-import re
-
 from alexandrite.gateway.settings import APP_ROLE, APP_ROLE_SECRET
-from alexandrite.ops.commands import run
 from alexandrite.ops.paths import Paths
+from alexandrite.ops.postgres_roles import check_identifier, ensure_login_role, superuser_sql
 from alexandrite.ops.secrets import ensure_secret
 
 __all__ = ["ensure_app_role"]
 
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Everything but the audit log is the application's working state.
 _READ_WRITE = ("users", "sessions", "api_tokens", "login_failures")
 _APPEND_ONLY = ("audit_log",)
 
 
-def _psql(sql: str, database: str) -> None:
-    run(
-        ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-         "-d", database],
-        input_text=sql,
-    )
-
-
 def ensure_app_role(paths: Paths, database: str, role: str = APP_ROLE) -> str:
     """Create or update the login role and its grants on `database`; return its password."""
-    for name in (database, role):
-        if not _IDENTIFIER.match(name):
-            raise ValueError(f"not a plain lower-case SQL identifier: {name!r}")
-    password = ensure_secret(paths, APP_ROLE_SECRET).replace("'", "''")
-    _psql(
-        f"""
-        DO $$
-        BEGIN
-          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
-            CREATE ROLE {role} LOGIN;
-          END IF;
-        END
-        $$;
-        ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}';
-        """,
-        "postgres",
-    )
-    _psql(
+    check_identifier(database)
+    password = ensure_secret(paths, APP_ROLE_SECRET)
+    ensure_login_role(role, password)
+    superuser_sql(
         f"""
         BEGIN;
         GRANT CONNECT ON DATABASE {database} TO {role};
@@ -64,4 +40,4 @@ def ensure_app_role(paths: Paths, database: str, role: str = APP_ROLE) -> str:
         """,
         database,
     )
-    return ensure_secret(paths, APP_ROLE_SECRET)
+    return password

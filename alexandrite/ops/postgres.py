@@ -1,4 +1,5 @@
-"""PostgreSQL 15 (Debian's cluster 15/main) on 127.0.0.1:5432: start, stop, roles and databases.
+"""PostgreSQL 15 (Debian's cluster 15/main) on 127.0.0.1:5432: start and stop (roles and
+databases: ``postgres_roles``).
 
 There is no systemd here, so the cluster is driven with `pg_ctlcluster --skip-systemctl-redirect`,
 and admin SQL runs as the `postgres` OS user over the Unix socket (peer authentication).
@@ -7,7 +8,6 @@ and admin SQL runs as the `postgres` OS user over the Unix socket (peer authenti
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 from alexandrite.ops.commands import (
@@ -22,7 +22,6 @@ from alexandrite.ops.paths import DEPLOY_DIR
 __all__ = [
     "POSTGRES_HOST",
     "POSTGRES_PORT",
-    "ensure_postgres_role_and_databases",
     "ensure_postgres_running",
     "postgres_is_running",
     "stop_postgres",
@@ -36,7 +35,6 @@ VERSION = "15"
 CLUSTER = "main"
 _CONFIG = Path(f"/etc/postgresql/{VERSION}/{CLUSTER}/conf.d/alexandrite.conf")
 _LOG = f"/var/log/postgresql/postgresql-{VERSION}-{CLUSTER}.log"
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def postgres_is_running() -> bool:
@@ -107,67 +105,3 @@ def stop_postgres(timeout: float = 60.0) -> None:
         timeout=timeout,
     )
 
-
-def _psql(sql: str, database: str = "postgres") -> str:
-    result = run(
-        [
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            "psql",
-            "-X",
-            "-q",
-            "-t",
-            "-A",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            database,
-        ],
-        input_text=sql,
-    )
-    return result.stdout.strip()
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _check_identifier(name: str) -> str:
-    if not _IDENTIFIER.match(name):
-        raise ValueError(f"not a plain lower-case SQL identifier: {name!r}")
-    return name
-
-
-def ensure_postgres_role_and_databases(user: str, password: str, databases: list[str]) -> None:
-    """Create (or update the password of) a login role and the databases it owns."""
-    role = _check_identifier(user)
-    names = [_check_identifier(database) for database in databases]
-    log.info("ensuring PostgreSQL role %s and databases %s", role, ", ".join(names))
-    # The password is set on every call so that a regenerated secret file always wins.
-    # CREATEDB lets test suites make throw-away databases.
-    _psql(
-        f"""
-        DO $$
-        BEGIN
-          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {_literal(role)}) THEN
-            CREATE ROLE {role} LOGIN CREATEDB;
-          END IF;
-        END
-        $$;
-        ALTER ROLE {role} WITH LOGIN CREATEDB PASSWORD {_literal(password)};
-        """
-    )
-    existing = set(_psql("SELECT datname FROM pg_database").split())
-    for name in names:
-        if name not in existing:
-            log.info("creating PostgreSQL database %s", name)
-            # CREATE DATABASE cannot run inside a DO block or transaction.
-            _psql(f"CREATE DATABASE {name} OWNER {role}")
-        else:
-            owner = _psql(
-                f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = {_literal(name)}"
-            )
-            if owner != role:
-                _psql(f"ALTER DATABASE {name} OWNER TO {role}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from alexandrite.common.migrations import SERVICES, upgrade
-from alexandrite.common.settings import DB_PASSWORD_SECRET, local_database_url
+from alexandrite.common.settings import local_database_url
 from alexandrite.ops import mariadb, postgres, rabbitmq
 from alexandrite.ops.apt import ensure_apt_packages
 from alexandrite.ops.collector import CollectorSettings, collector_program, ensure_collector_binary
@@ -28,6 +28,7 @@ from alexandrite.ops.opensearch import (
     opensearch_retention_program,
 )
 from alexandrite.ops.paths import REPO_ROOT, Paths
+from alexandrite.ops.postgres_roles import ensure_service_databases
 from alexandrite.ops.program import Program
 from alexandrite.ops.supervisor import Supervisor
 from alexandrite.ops.tls import TlsMaterial, ensure_secret, ensure_tls_material
@@ -187,15 +188,14 @@ def bring_up(
     say("system packages present")
     ensure_secret(paths, INTERNAL_TOKEN_SECRET)
     tls = ensure_tls_material(paths)
-    db_password = ensure_secret(paths, DB_PASSWORD_SECRET)
     ensure_secret(paths, OTLP_TOKEN_SECRET)
     _timed("postgresql", postgres.ensure_postgres_running, timings)
-    postgres.ensure_postgres_role_and_databases(
-        "alexandrite", db_password, [f"alexandrite_{service}" for service in SERVICES]
-    )
+    # One role per service, owning its database only (alexandrite.ops.postgres_roles).
+    ensure_service_databases(paths)
     _timed("rabbitmq", rabbitmq.ensure_rabbitmq_running, timings)
     say("PostgreSQL and RabbitMQ running")
     for service in SERVICES:
+        # As the owner of the database, so that new tables are the owner's.
         upgrade(service, local_database_url(f"alexandrite_{service}"))
     # The gateway's application role (no UPDATE/DELETE on the audit log) and the demo user.
     demo_login = prepare_gateway(paths)

@@ -7,8 +7,9 @@ together for `alexandrite up`, `.ci/run` and tests:
     python -m alexandrite.ops.system down    # stop all three
     python -m alexandrite.ops.system status
 
-Credentials: PostgreSQL role `alexandrite` and MariaDB user `zipkin` get generated passwords,
-kept in Paths.secrets (`postgres-password`, `zipkin-db-password`); RabbitMQ keeps guest/guest,
+Credentials: each service's PostgreSQL role (``alexandrite.ops.postgres_roles``: one role per
+database, owning it alone) and the MariaDB user `zipkin` get generated passwords, kept in
+Paths.secrets (`postgres-<role>-password`, `zipkin-db-password`); RabbitMQ keeps guest/guest,
 which it accepts from loopback only.
 """
 
@@ -20,16 +21,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from alexandrite.common.settings import DB_PASSWORD_SECRET
+from alexandrite.common.settings import (
+    database_owner,
+    local_database_password,
+    role_password_secret,
+)
 from alexandrite.ops import mariadb, postgres, rabbitmq
 from alexandrite.ops.apt import REQUIRED_PACKAGES, ensure_apt_packages
 from alexandrite.ops.paths import Paths
+from alexandrite.ops.postgres_roles import SERVICE_DATABASES, ensure_service_databases
 from alexandrite.ops.secrets import ensure_secret
 from alexandrite.ops.zipkin.database import PASSWORD_SECRET as ZIPKIN_PASSWORD_SECRET
 
 __all__ = [
     "POSTGRES_DATABASES",
-    "POSTGRES_USER",
     "ZIPKIN_DATABASE",
     "ZIPKIN_USER",
     "SystemCredentials",
@@ -41,13 +46,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-POSTGRES_USER = "alexandrite"
-POSTGRES_DATABASES = [
-    "alexandrite_shop",
-    "alexandrite_crm",
-    "alexandrite_mes",
-    "alexandrite_files",
-]
+POSTGRES_DATABASES = list(SERVICE_DATABASES)
 ZIPKIN_DATABASE = "zipkin"
 ZIPKIN_USER = "zipkin"
 
@@ -56,27 +55,26 @@ ZIPKIN_USER = "zipkin"
 class SystemCredentials:
     """How clients reach the system servers; all on 127.0.0.1."""
 
-    postgres_password: str = field(repr=False)
     mariadb_password: str = field(repr=False)
-    postgres_user: str = POSTGRES_USER
     mariadb_user: str = ZIPKIN_USER
     mariadb_database: str = ZIPKIN_DATABASE
     amqp_url: str = f"amqp://guest:guest@{rabbitmq.RABBITMQ_HOST}:{rabbitmq.AMQP_PORT}/"
 
     def postgres_dsn(self, database: str, driver: str = "postgresql+asyncpg") -> str:
-        """E.g. postgresql+asyncpg://alexandrite:<password>@127.0.0.1:5432/alexandrite_shop."""
+        """As the database's owner, e.g.
+        postgresql+asyncpg://alexandrite_shop:<password>@127.0.0.1:5432/alexandrite_shop."""
+        role = database_owner(database)
         return (
-            f"{driver}://{self.postgres_user}:{self.postgres_password}"
+            f"{driver}://{role}:{local_database_password(role)}"
             f"@{postgres.POSTGRES_HOST}:{postgres.POSTGRES_PORT}/{database}"
         )
 
     @classmethod
     def load(cls, paths: Paths) -> SystemCredentials:
         """The credentials from the secrets directory, generating missing passwords."""
-        return cls(
-            postgres_password=ensure_secret(paths, DB_PASSWORD_SECRET),
-            mariadb_password=ensure_secret(paths, ZIPKIN_PASSWORD_SECRET),
-        )
+        for database in SERVICE_DATABASES:
+            ensure_secret(paths, role_password_secret(database_owner(database)))
+        return cls(mariadb_password=ensure_secret(paths, ZIPKIN_PASSWORD_SECRET))
 
 
 def ensure_system_services(
@@ -86,7 +84,7 @@ def ensure_system_services(
     install: bool = True,
     with_mariadb: bool = True,
 ) -> SystemCredentials:
-    """Install what is missing, start the servers, create role, user and databases."""
+    """Install what is missing, start the servers, create roles, user and databases."""
     timings: dict[str, float] = {}
 
     def step(name: str, action: Callable[[], object]) -> None:
@@ -101,9 +99,7 @@ def ensure_system_services(
     step("postgresql", postgres.ensure_postgres_running)
     step(
         "postgresql databases",
-        lambda: postgres.ensure_postgres_role_and_databases(
-            POSTGRES_USER, credentials.postgres_password, databases or POSTGRES_DATABASES
-        ),
+        lambda: ensure_service_databases(paths, tuple(databases or POSTGRES_DATABASES)),
     )
     step("rabbitmq", rabbitmq.ensure_rabbitmq_running)
     if with_mariadb:

@@ -1,13 +1,18 @@
 """The support gateway's doors: HTTPS only, logins, sessions, CSRF, brute force, and the audit
-row that every attempt leaves. Real PostgreSQL; Zipkin is not needed here."""
+row that every attempt leaves. Real PostgreSQL; Zipkin is not needed here.
+
+Other client addresses come from the rest of 127.0.0.0/8 (all loopback on Linux): a client
+bound to 127.0.0.2 reaches the gateway on 127.0.0.1 and is seen as another address."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import ssl
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -17,13 +22,16 @@ from fastapi import FastAPI
 from alexandrite.gateway.principal import ADMIN, SUPPORT
 from alexandrite.gateway.server import tls_config
 from tests.support.gateway import PASSWORD, GatewayUnderTest, running_gateway
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def gateway() -> AsyncIterator[GatewayUnderTest]:
-    async with running_gateway("access_test", max_failures_per_user=3) as running:
+    async with running_gateway(
+        "access_test", login_free_failures_per_pair=3, login_free_failures_per_address=8
+    ) as running:
         await running.add_user("ada", SUPPORT)
         await running.add_user("root", ADMIN)
         yield running
@@ -96,7 +104,7 @@ async def test_a_login_form_with_a_wrong_csrf_token_is_refused_and_audited(
         )
     assert response.status_code == 403
     assert "__Host-alexandrite-session" not in response.headers.get("set-cookie", "")
-    [row] = await gateway.audit_rows(before)
+    [row] = [row for row in await gateway.audit_rows(before) if row["action"] == "login"]
     assert (row["action"], row["actor"], row["result"], row["status_code"]) == (
         "login", "ada", "failure", 403,
     )
@@ -136,60 +144,170 @@ async def test_logout_needs_the_session_csrf_token_and_ends_the_session(
     )
 
 
-async def test_failed_logins_are_limited_per_user_and_audited(
+def _from(gateway: GatewayUnderTest, address: str) -> httpx.AsyncClient:
+    """A client whose connections come from `address` (in 127.0.0.0/8)."""
+    transport = httpx.AsyncHTTPTransport(verify=gateway.tls(), local_address=address)
+    return httpx.AsyncClient(base_url=gateway.url, transport=transport, timeout=30)
+
+
+async def _login(client: httpx.AsyncClient, name: str, password: str) -> httpx.Response:
+    return await client.post("/auth/login", data={"username": name, "password": password})
+
+
+async def test_failed_logins_back_off_per_user_and_address_and_are_audited(
     gateway: GatewayUnderTest,
 ) -> None:
     await gateway.add_user("bob", SUPPORT)
     before = await gateway.last_seq()
-    async with gateway.client() as client:
-        statuses = [
-            (await client.post("/auth/login", data={"username": "bob", "password": "guess" * 3}))
-            .status_code
-            for _ in range(3)
-        ]
-        # Now even the right password is refused until the window passes.
-        limited = await client.post("/auth/login", data={"username": "bob", "password": PASSWORD})
-        # Another user from the same address is not locked out by bob's failures.
-        other = await client.post("/auth/login", data={"username": "ada", "password": PASSWORD})
+    async with _from(gateway, "127.0.0.5") as client:
+        statuses = [(await _login(client, "bob", "guess" * 3)).status_code for _ in range(3)]
+        # Past the free failures even the right password waits for the backoff to pass...
+        limited = await _login(client, "bob", PASSWORD)
+        # ...while another user from the same address is not held up by bob's failures.
+        other = await _login(client, "ada", PASSWORD)
+
+        # And the wait is seconds, not the window: bob gets in once it has passed.
+        async def logged_in() -> bool:
+            return (await _login(client, "bob", PASSWORD)).status_code == 303
+
+        await eventually(logged_in, timeout=15, what="bob's backoff to pass")
     assert statuses == [401, 401, 401]
     assert limited.status_code == 429
     assert limited.headers["content-type"] == "application/problem+json"
-    assert int(limited.headers["retry-after"]) > 0
+    assert 0 < int(limited.headers["retry-after"]) <= 2
     assert other.status_code == 303
-    rows = await gateway.audit_rows(before)
-    assert [(row["actor"], row["result"], row["status_code"]) for row in rows] == [
+    rows = [row for row in await gateway.audit_rows(before) if row["actor"] in ("ada", "bob")]
+    assert [(row["actor"], row["result"], row["status_code"]) for row in rows[:5]] == [
         ("bob", "failure", 401),
         ("bob", "failure", 401),
         ("bob", "failure", 401),
         ("bob", "rate_limited", 429),
         ("ada", "success", 303),
     ]
-    assert rows[0]["detail"] == "wrong password"
+    assert rows[0]["detail"] == "wrong password" and rows[0]["client"] == "127.0.0.5"
+    assert (rows[-1]["actor"], rows[-1]["result"]) == ("bob", "success")
 
 
-async def test_failed_logins_are_limited_per_address(gateway: GatewayUnderTest) -> None:
-    gateway_limits = gateway.settings.max_failures_per_address
+async def test_wrong_passwords_from_another_address_do_not_lock_the_user_out(
+    gateway: GatewayUnderTest,
+) -> None:
+    await gateway.add_user("carol", SUPPORT)
+    async with _from(gateway, "127.0.0.6") as attacker:
+        statuses = [(await _login(attacker, "carol", "guess" * 3)).status_code for _ in range(8)]
+    # The attacker's own attempts are slowed down (the later ones are refused unchecked)...
+    assert statuses[:3] == [401, 401, 401] and 429 in statuses[3:]
+    # ...but carol, at her own address, logs in at once.
+    async with _from(gateway, "127.0.0.7") as carol:
+        assert (await _login(carol, "carol", PASSWORD)).status_code == 303
+
+
+async def test_an_address_failing_for_many_users_is_slowed_not_locked(
+    gateway: GatewayUnderTest,
+) -> None:
+    free = gateway.settings.login_free_failures_per_address
+    async with _from(gateway, "127.0.0.8") as sprayer:
+        for attempt in range(free):
+            response = await _login(sprayer, f"nobody{attempt}", "x" * 12)
+            assert response.status_code == 401
+        limited = await _login(sprayer, "ada", PASSWORD)
+        assert limited.status_code == 429
+        assert "address" in limited.json()["detail"]
+        assert int(limited.headers["retry-after"]) <= gateway.settings.login_address_delay_max_s
+
+        # A colleague behind that address waits a moment, not the fifteen minutes of a lock.
+        async def logged_in() -> bool:
+            return (await _login(sprayer, "ada", PASSWORD)).status_code == 303
+
+        await eventually(logged_in, timeout=15, what="the address's delay to pass")
+    # Everybody else was never affected.
+    async with _from(gateway, "127.0.0.9") as elsewhere:
+        assert (await _login(elsewhere, "ada", PASSWORD)).status_code == 303
+
+
+async def test_a_nul_byte_in_the_path_is_audited_and_answered_400(
+    gateway: GatewayUnderTest,
+) -> None:
+    before = await gateway.last_seq()
     async with gateway.client() as client:
-        for attempt in range(gateway_limits):
-            response = await client.post(
-                "/auth/login", data={"username": f"nobody{attempt}", "password": "x" * 12}
-            )
-            assert response.status_code in (401, 429)
-        limited = await client.post("/auth/login", data={"username": "ada", "password": PASSWORD})
-    assert limited.status_code == 429
-    assert "address" in limited.json()["detail"]
-    # Let the other tests of this module log in from 127.0.0.1 again.
-    owner = await gateway.owner()
+        in_path = await client.get("/zipkin/api/v2/services%00")
+        in_query = await client.get("/zipkin/api/v2/traces?serviceName=shop%00")
+    for response in (in_path, in_query):
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "application/problem+json"
+    rows = await gateway.audit_rows(before)
+    assert [(row["action"], row["result"], row["status_code"]) for row in rows] == [
+        ("zipkin.api", "refused", 400),
+        ("zipkin.api", "refused", 400),
+    ]
+    assert rows[0]["path"] == "/zipkin/api/v2/services\\x00"
+    assert rows[1]["path"] == "/zipkin/api/v2/traces?serviceName=shop%00"
+
+
+async def test_a_nul_byte_in_the_user_name_is_audited_and_answered_400(
+    gateway: GatewayUnderTest,
+) -> None:
+    before = await gateway.last_seq()
+    async with gateway.client() as client:
+        response = await _login(client, "ada\x00root", PASSWORD)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    [row] = await gateway.audit_rows(before)
+    assert (row["action"], row["actor"], row["result"], row["status_code"]) == (
+        "login", "ada\\x00root", "refused", 400,
+    )
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def gateway_logs() -> Iterator[list[logging.LogRecord]]:
+    handler = _Records()
+    root = logging.getLogger()
+    root.addHandler(handler)
     try:
-        await owner.execute("DELETE FROM login_failures")
+        yield handler.records
     finally:
-        await owner.close()
+        root.removeHandler(handler)
+
+
+async def test_a_token_in_the_query_string_is_redacted_in_the_audit_log_and_the_logs(
+    gateway: GatewayUnderTest, gateway_logs: list[logging.LogRecord]
+) -> None:
+    token = await gateway.token("ada")
+    before = await gateway.last_seq()
+    async with gateway.client() as client:
+        response = await client.get(
+            "/zipkin/api/v2/services", params={"access_token": token, "limit": "3"}
+        )
+        await client.get("/api/v1/audit", params={"token": token, "password": "hunter2"})
+    assert response.status_code == 401  # a token is taken from the Authorization header only
+    rows = await gateway.audit_rows(before)
+    assert [row["path"] for row in rows] == [
+        "/zipkin/api/v2/services?access_token=[redacted]&limit=3",
+        "/api/v1/audit?token=[redacted]&password=[redacted]",
+    ]
+    logged: list[Any] = [
+        (record.getMessage(), record.args, record.__dict__.get("audit"))
+        for record in gateway_logs
+        # This test's own client logs the URLs it asks for; the gateway's own logs count.
+        if not (record.name == "httpx" and gateway.url in record.getMessage())
+    ]
+    assert any(entry[2] is not None for entry in logged), "the audit entries are logged"
+    assert token not in repr(logged) and "hunter2" not in repr(logged)
+    assert token not in repr(await gateway.audit_rows(0))
 
 
 async def test_an_unknown_user_and_a_wrong_password_get_the_same_answer(
     gateway: GatewayUnderTest,
 ) -> None:
-    async with gateway.client() as client:
+    async with _from(gateway, "127.0.0.10") as client:
         unknown = await client.post("/auth/login", data={"username": "zed", "password": "x" * 12})
         wrong = await client.post("/auth/login", data={"username": "root", "password": "x" * 12})
     assert unknown.status_code == wrong.status_code == 401

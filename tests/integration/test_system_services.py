@@ -13,12 +13,12 @@ import asyncpg
 import httpx
 import pytest
 
+from alexandrite.common.settings import database_owner, local_database_password
 from alexandrite.ops import rabbitmq
 from alexandrite.ops.paths import Paths
 from alexandrite.ops.rabbitmq_probes import broker_pid
 from alexandrite.ops.system import (
     POSTGRES_DATABASES,
-    POSTGRES_USER,
     SystemCredentials,
     ensure_system_services,
 )
@@ -55,10 +55,11 @@ def test_the_system_servers_listen_on_loopback_only(
         assert host in {"127.0.0.1", "[::1]"}, f"{process} listens on {address}"
 
 
-async def test_the_alexandrite_role_owns_and_reaches_every_database(
+async def test_each_service_role_owns_and_reaches_its_own_database_only(
     credentials: SystemCredentials,
 ) -> None:
     for database in POSTGRES_DATABASES:
+        role = database_owner(database)
         connection = await asyncpg.connect(
             credentials.postgres_dsn(database, driver="postgresql"), timeout=10
         )
@@ -66,11 +67,20 @@ async def test_the_alexandrite_role_owns_and_reaches_every_database(
             owner = await connection.fetchval(
                 "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", database
             )
-            assert owner == POSTGRES_USER
+            assert owner == role
             assert await connection.fetchval("SHOW listen_addresses") == "127.0.0.1"
             await connection.execute("CREATE TEMP TABLE probe (id int)")
         finally:
             await connection.close()
+        for other in POSTGRES_DATABASES:
+            if other == database:
+                continue
+            # CONNECT is not granted to PUBLIC: one service's password opens no other database.
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await asyncpg.connect(
+                    host="127.0.0.1", port=5432, user=role, database=other, timeout=10,
+                    password=local_database_password(role),
+                )
 
 
 async def test_a_wrong_postgres_password_is_refused(credentials: SystemCredentials) -> None:
@@ -78,7 +88,7 @@ async def test_a_wrong_postgres_password_is_refused(credentials: SystemCredentia
         await asyncpg.connect(
             host="127.0.0.1",
             port=5432,
-            user=POSTGRES_USER,
+            user=database_owner(POSTGRES_DATABASES[0]),
             password="not-the-password",
             database=POSTGRES_DATABASES[0],
             timeout=10,
@@ -136,7 +146,9 @@ async def test_ensuring_again_leaves_the_running_servers_alone(
     credentials: SystemCredentials,
 ) -> None:
     pid = broker_pid()
-    connection = await asyncpg.connect(credentials.postgres_dsn("postgres", driver="postgresql"))
+    connection = await asyncpg.connect(
+        credentials.postgres_dsn(POSTGRES_DATABASES[0], driver="postgresql")
+    )
     try:
         started = await connection.fetchval("SELECT pg_postmaster_start_time()")
     finally:
@@ -144,7 +156,9 @@ async def test_ensuring_again_leaves_the_running_servers_alone(
     again = await asyncio.to_thread(ensure_system_services, Paths.from_env(), install=False)
     assert again == credentials
     assert broker_pid() == pid
-    connection = await asyncpg.connect(credentials.postgres_dsn("postgres", driver="postgresql"))
+    connection = await asyncpg.connect(
+        credentials.postgres_dsn(POSTGRES_DATABASES[0], driver="postgresql")
+    )
     try:
         assert await connection.fetchval("SELECT pg_postmaster_start_time()") == started
     finally:

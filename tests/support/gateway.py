@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import re
 import ssl
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import uvicorn
 from alexandrite.common.db import Database
 from alexandrite.gateway.accounts import Accounts
 from alexandrite.gateway.app import create_app
+from alexandrite.gateway.audit_anchor import AnchorFile
 from alexandrite.gateway.audit_log import AuditLog
 from alexandrite.gateway.server import tls_config
 from alexandrite.gateway.settings import Settings, app_database_url
@@ -37,6 +39,8 @@ class GatewayUnderTest:
     url: str
     ca: Path
     settings: Settings
+    # The tables' owner (alexandrite_gateway_owner): used by `alexandrite up` to migrate only.
+    owner_url: str
     database: Database
     accounts: Accounts
     audit: AuditLog
@@ -69,7 +73,7 @@ class GatewayUnderTest:
 
     async def owner(self) -> asyncpg.Connection:
         """A connection as the tables' owner: what an attacker with the owner's password has."""
-        return await asyncpg.connect(self.settings.owner_database_url.replace("+asyncpg", ""))
+        return await asyncpg.connect(self.owner_url.replace("+asyncpg", ""))
 
     async def audit_rows(self, after_seq: int = 0) -> list[dict[str, Any]]:
         return [
@@ -85,15 +89,19 @@ class GatewayUnderTest:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(suffix: str, **overrides: Any) -> AsyncIterator[GatewayUnderTest]:
+async def running_gateway(
+    suffix: str, anchor_dir: Path | None = None, **overrides: Any
+) -> AsyncIterator[GatewayUnderTest]:
+    """A gateway on a fresh database; its audit anchors go to `anchor_dir` (else a new temp dir)."""
     paths = Paths.from_env()
     tls = ensure_tls_material(paths)
     name = f"alexandrite_gateway_{suffix}"
     owner_url = await fresh_database("gateway", suffix)
     await asyncio.to_thread(ensure_app_role, paths, name)
+    anchors = Path(anchor_dir or tempfile.mkdtemp(prefix=f"gateway-{suffix}-")) / "anchors.jsonl"
     settings = Settings(
         database_url=app_database_url(name),
-        owner_database_url=owner_url,
+        audit_anchor_file=anchors,
         port=free_port(),
         tls_cert_file=tls.server_cert,
         tls_key_file=tls.server_key,
@@ -122,9 +130,13 @@ async def running_gateway(suffix: str, **overrides: Any) -> AsyncIterator[Gatewa
             url=url,
             ca=tls.ca_cert,
             settings=settings,
+            owner_url=owner_url,
             database=database,
             accounts=Accounts(database.sessions),
-            audit=AuditLog(database.sessions),
+            audit=AuditLog(
+                database.sessions,
+                AnchorFile(settings.audit_anchor_file, settings.audit_anchor_every_rows),
+            ),
         )
     finally:
         await database.close()

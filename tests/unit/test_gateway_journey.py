@@ -63,15 +63,19 @@ def test_the_zipkin_ui_and_api_map_to_zipkins_own_paths() -> None:
     assert upstream_path("/zipkin/api/v2/traces") == "/api/v2/traces"
 
 
-def test_every_way_to_the_traces_is_audited_and_the_login_page_is_not() -> None:
+def test_every_request_is_audited_under_its_action_and_only_the_probes_are_not() -> None:
     assert audited_action("GET", "/zipkin/") == "zipkin.ui"
     assert audited_action("GET", "/zipkin/api/v2/services") == "zipkin.api"
     assert audited_action("GET", "/api/v1/orders/x/journey") == "journey"
     assert audited_action("GET", "/orders/x") == "journey"
     assert audited_action("POST", "/auth/login") == "login"
     assert audited_action("POST", "/auth/logout") == "logout"
-    assert audited_action("GET", "/auth/login") is None
+    assert audited_action("GET", "/api/v1/orders") == "orders.list"
+    assert audited_action("GET", "/auth/login") == "request"
+    assert audited_action("GET", "/") == "request"
+    assert audited_action("GET", "/static/x%00") == "request"
     assert audited_action("GET", "/health") is None
+    assert audited_action("GET", "/ready") is None
 
 
 def test_an_empty_search_term_from_the_zipkin_ui_is_dropped() -> None:
