@@ -69,9 +69,17 @@ def up(
     alert_profile: Annotated[
         str, typer.Option(help="alert limits: production, or test (30 s order limits)")
     ] = "production",
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart",
+            help="restart our services even if unchanged (changed code or settings always do)",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Install what is missing and start every server and service (idempotent)."""
+    """Install what is missing and start every server and service (idempotent: running
+    programs whose configuration and code did not change keep running)."""
     from alexandrite.ops.stack import StackOptions, bring_up
 
     _logging(verbose)
@@ -95,6 +103,7 @@ def up(
         failure_rate=failure_rate,
         sampling_percentage=sampling_percentage,
         alert_profile=alert_profile,  # type: ignore[arg-type]
+        restart_services=restart,
     )
     bring_up(options, say=lambda text: console.print(f"[green]✓[/green] {text}"))
     elapsed = time.monotonic() - started

@@ -85,6 +85,9 @@ class StackOptions:
     retention_days: int = 7
     # Alert thresholds (deploy/prometheus/limits.yml): production, or test-sized limits.
     alert_profile: Literal["production", "test"] = "production"
+    # Restart our Python programs even when neither their configuration nor the code changed
+    # (a second `up` otherwise leaves running programs alone: alexandrite.ops.supervisor).
+    restart_services: bool = False
 
 
 def _telemetry_environment(paths: Paths, tls: TlsMaterial, options: StackOptions) -> dict[str, str]:
@@ -214,7 +217,11 @@ def bring_up(
         say("Zipkin and the OpenTelemetry Collector ready to start")
     supervisor = Supervisor(paths)
     wanted = programs(paths, tls, options)
-    _timed("supervisor", lambda: supervisor.apply(wanted), timings)
+    _timed(
+        "supervisor",
+        lambda: supervisor.apply(wanted, restart=options.restart_services),
+        timings,
+    )
     started = time.monotonic()
     waited = supervisor.wait_ready(wanted)
     timings["processes ready"] = time.monotonic() - started

@@ -3,11 +3,18 @@
 ``alexandrite up`` renders one supervisord configuration from the ``Program`` list into the
 state directory and starts supervisord (or asks a running one to apply the new list); each
 program's stdout goes to ``<state>/logs/<name>.log`` (JSON lines for our services).
+
+A second ``alexandrite up`` leaves alone every program whose configuration is unchanged
+(``supervisorctl update`` restarts only changed ones). New code counts as a change: each Python
+program carries ``ALEXANDRITE_CODE_HASH``, a hash of the ``alexandrite`` package's files, so an
+edit restarts the Python programs and nothing else; ``restart=True`` (``alexandrite up
+--restart``) restarts them anyway.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import shlex
 import sys
@@ -21,10 +28,10 @@ from typing import Any
 import httpx
 
 from alexandrite.ops.commands import ReadinessTimeout, run
-from alexandrite.ops.paths import Paths
+from alexandrite.ops.paths import REPO_ROOT, Paths
 from alexandrite.ops.program import Program
 
-__all__ = ["Supervisor"]
+__all__ = ["Supervisor", "code_hash"]
 
 _log = logging.getLogger(__name__)
 
@@ -50,6 +57,22 @@ class _UnixTransport(xmlrpc.client.Transport):
         return _UnixHTTPConnection(self._socket_path)
 
 
+def code_hash(package: Path = REPO_ROOT / "alexandrite") -> str:
+    """A short hash of every file of the package (names and contents), caches left out."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            digest.update(str(path.relative_to(package)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _runs_our_code(program: Program) -> bool:
+    return program.command[:1] == [sys.executable] and any(
+        part.startswith("alexandrite") for part in program.command[1:3]
+    )
+
+
 def _quote_env(environment: dict[str, str]) -> str:
     # supervisord's environment= syntax: KEY="value",… with % doubled.
     items = []
@@ -66,6 +89,7 @@ class Supervisor:
         self.socket = paths.run / "supervisor.sock"
 
     def render(self, programs: Sequence[Program]) -> str:
+        code = code_hash() if any(_runs_our_code(program) for program in programs) else ""
         lines = [
             "[unix_http_server]",
             f"file={self.socket}",
@@ -102,8 +126,11 @@ class Supervisor:
                 "stdout_logfile_maxbytes=50MB",
                 "stdout_logfile_backups=3",
             ]
-            if program.environment:
-                lines.append(f"environment={_quote_env(program.environment)}")
+            environment = dict(program.environment)
+            if _runs_our_code(program):
+                environment["ALEXANDRITE_CODE_HASH"] = code
+            if environment:
+                lines.append(f"environment={_quote_env(environment)}")
             lines.append("")
         return "\n".join(lines)
 
@@ -122,8 +149,13 @@ class Supervisor:
             return False
         return bool(state.get("statename") == "RUNNING")
 
-    def apply(self, programs: Sequence[Program]) -> None:
-        """Write the configuration and start supervisord, or make a running one apply it."""
+    def apply(self, programs: Sequence[Program], *, restart: bool = False) -> None:
+        """Write the configuration and start supervisord, or make a running one apply it.
+
+        A running supervisord restarts only the programs whose configuration changed (new
+        code included, see the module's docstring); `restart` restarts every program that
+        runs our code as well.
+        """
         self.paths.ensure()
         # The environment of some programs holds passwords: readable by the owner only.
         self.config.touch(mode=0o600, exist_ok=True)
@@ -132,11 +164,10 @@ class Supervisor:
         bindir = Path(sys.executable).parent
         if self.running():
             run([str(bindir / "supervisorctl"), "-c", str(self.config), "update"])
-            # Programs whose command or environment did not change keep running; restart ours
-            # so new code is picked up.
-            for program in programs:
-                if program.name in {"shop", "crm", "mes", "files"}:
-                    self.restart(program.name)
+            if restart:
+                for program in programs:
+                    if _runs_our_code(program):
+                        self.restart(program.name)
         else:
             run([str(bindir / "supervisord"), "-c", str(self.config)])
             deadline = time.monotonic() + 15
