@@ -14,25 +14,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import exc as sa_exc
+from alexandrite.common.unavailable import is_unavailable
 
 __all__ = ["RetryPolicy", "is_database_outage", "retry_through_outage"]
+
+# What counts as an outage is the platform's one definition (the same errors answer 503).
+is_database_outage = is_unavailable
 
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# asyncpg's own names for "the server is not there (yet)", seen through SQLAlchemy's wrapper.
-_OUTAGE_NAMES = frozenset(
-    {
-        "CannotConnectNowError",
-        "ConnectionDoesNotExistError",
-        "ConnectionFailureError",
-        "AdminShutdownError",
-        "CrashShutdownError",
-        "TooManyConnectionsError",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -47,23 +38,6 @@ class RetryPolicy:
             min(self.first_delay_s * 2**number, self.max_delay_s)
             for number in range(max(self.attempts - 1, 0))
         ]
-
-
-def is_database_outage(error: BaseException) -> bool:
-    if isinstance(error, (OSError, TimeoutError)):
-        return True
-    if isinstance(error, sa_exc.DBAPIError):
-        if error.connection_invalidated or isinstance(
-            error, (sa_exc.OperationalError, sa_exc.InterfaceError)
-        ):
-            return True
-        original = error.orig
-        names = {type(original).__name__}
-        cause = getattr(original, "__cause__", None)
-        if cause is not None:
-            names.add(type(cause).__name__)
-        return bool(names & _OUTAGE_NAMES) or isinstance(cause, OSError)
-    return isinstance(error, sa_exc.TimeoutError)  # the pool's wait for a connection
 
 
 async def retry_through_outage(
