@@ -69,6 +69,22 @@ def test_spans_leave_the_process_without_personal_data() -> None:
     provider.shutdown()
 
 
+def test_secrets_in_a_query_string_leave_the_process_masked() -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(FilteringExporter(memory, ExportCounters())))
+    with provider.get_tracer("test").start_as_current_span("GET /zipkin/api/v2/services") as span:
+        span.set_attribute("url.query", "access_token=alx_secret&limit=3")
+        span.set_attribute("http.target", "/zipkin/api/v2/services?password=hunter2&limit=3")
+        span.set_attribute("url.path", "/zipkin/api/v2/services")
+    (exported,) = memory.get_finished_spans()
+    attributes = dict(exported.attributes or {})
+    assert attributes["url.query"] == "access_token=[redacted]&limit=3"
+    assert attributes["http.target"] == "/zipkin/api/v2/services?password=[redacted]&limit=3"
+    assert attributes["url.path"] == "/zipkin/api/v2/services"
+    provider.shutdown()
+
+
 def test_a_failing_exporter_counts_the_spans_it_lost() -> None:
     class Down(InMemorySpanExporter):
         def export(self, spans):  # type: ignore[no-untyped-def]

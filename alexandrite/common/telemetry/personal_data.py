@@ -2,7 +2,8 @@
 process as span attributes or event attributes (the Collector redacts a second time).
 
 Network attributes of the semantic conventions (``server.address``, ``client.address``…) are
-addresses of machines, not of people, and are kept.
+addresses of machines, not of people, and are kept. URLs are kept too, with the secrets of their
+query string (``?access_token=…``) masked (``alexandrite.common.query_secrets``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from alexandrite.common.query_secrets import redact_query, redact_url
 
 __all__ = ["REDACTED", "is_personal_key", "redact_attributes"]
 
@@ -25,6 +28,9 @@ _NETWORK_KEYS = re.compile(
     r"^(server|client|network\.(peer|local)|net\.(peer|host|sock\.peer|sock\.host)|"
     r"source|destination|url|http)\.",
 )
+# Span attributes that hold a query string, alone or inside a URL or request target.
+_QUERY_KEYS = frozenset({"url.query", "http.query"})
+_URL_KEYS = frozenset({"url.full", "http.url", "http.target"})
 _EMAIL_VALUE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
@@ -47,7 +53,16 @@ def redact_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any] | 
     if attributes is None:
         return None
     return {
-        key: _redact_value(value)
+        key: _redact_value(_without_query_secrets(key, value))
         for key, value in attributes.items()
         if not is_personal_key(key)
     }
+
+
+def _without_query_secrets(key: str, value: Any) -> Any:
+    if isinstance(value, str):
+        if key in _QUERY_KEYS:
+            return redact_query(value)
+        if key in _URL_KEYS:
+            return redact_url(value)
+    return value
