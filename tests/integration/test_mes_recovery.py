@@ -319,3 +319,27 @@ async def test_a_database_outage_as_a_print_ends_is_retried_and_the_job_complete
 
             await eventually(completed, timeout=30, what="the job to complete after the outage")
             await production_events.wait_for(uuid.UUID(job["order_id"]), "production.completed")
+
+
+def _overrun(metrics: str) -> float:
+    (line,) = [row for row in metrics.splitlines() if row.startswith("alexandrite_print_overrun")]
+    return float(line.split()[-1])
+
+
+async def test_a_print_past_its_expected_time_raises_the_overrun_ratio_until_it_ends(
+    recovery_db: tuple[str, AsyncEngine], mes_app: MesFactory, file_storage: FileStorage
+) -> None:
+    # 8 cm³ at 0.05 s/cm³: 0.4 s expected, judged as 1 s (the shortest expected time).
+    async with mes_app(database_url=recovery_db[0], print_seconds_per_cm3=0.05) as mes:
+        job = await mes.approve(*await file_storage.cube())
+        assert _overrun((await mes.client.get("/metrics")).text) == 0.0
+        started = await mes.client.post(f"/api/v1/jobs/{job['id']}/start")
+        assert started.status_code == 200, started.text
+
+        async def overdue() -> float:
+            ratio = _overrun((await mes.client.get("/metrics")).text)
+            return ratio if ratio > 1.5 else 0.0
+
+        await eventually(overdue, what="the print to run past 1.5 times its expected time")
+        assert (await mes.client.post(f"/api/v1/jobs/{job['id']}/complete")).status_code == 200
+        assert _overrun((await mes.client.get("/metrics")).text) == 0.0
