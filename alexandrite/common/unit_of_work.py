@@ -17,6 +17,8 @@ from opentelemetry import propagate
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alexandrite.common import contracts
+from alexandrite.common.contracts import EventPayload
 from alexandrite.common.messaging.event import Event
 from alexandrite.common.messaging.tables import MessagingTables
 
@@ -78,16 +80,26 @@ class UnitOfWork:
             self._on_events_committed()
 
     async def publish(
-        self, routing_key: str, data: dict[str, Any], order_id: uuid.UUID | None = None
+        self,
+        payload: EventPayload | str,
+        data: dict[str, Any] | None = None,
+        order_id: uuid.UUID | None = None,
     ) -> Event:
-        """Write an event to the outbox in this transaction, in the current trace context."""
+        """Write an event to the outbox in this transaction, in the current trace context.
+
+        ``payload`` is the event's contract model (alexandrite.common.contracts). The older form
+        (a routing key, its data and the order id) is still taken, and checked against the same
+        contract, while producers move to the models.
+        """
+        if isinstance(payload, str):
+            payload = contracts.build(payload, data or {}, order_id)
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         event = Event(
-            routing_key=routing_key,
-            data=data,
+            routing_key=payload.routing_key,
+            data=payload.data(),
             source=self._source,
-            order_id=order_id,
+            order_id=payload.order_id,
             trace_headers=carrier,
         )
         await self.session.execute(

@@ -8,18 +8,17 @@ from collections.abc import Mapping
 
 from opentelemetry import trace
 
+from alexandrite.common import contracts
 from alexandrite.common.messaging.consumer import EventHandler
 from alexandrite.common.messaging.event import Event
 from alexandrite.common.telemetry.order_context import order_scope
 from alexandrite.common.unit_of_work import UnitOfWork
-from alexandrite.crm import events
 from alexandrite.crm.domain import ReviewStatus, can_cancel, is_forward
 from alexandrite.crm.handlers import change_status
 from alexandrite.crm.intake import (
     ModelLookup,
     ReviewPolicy,
     SubmittedOrderReviewer,
-    order_id_of,
     was_cancelled,
 )
 from alexandrite.crm.store import StatusChange, find_review
@@ -31,8 +30,9 @@ _log = logging.getLogger(__name__)
 
 async def on_production_event(uow: UnitOfWork, event: Event) -> None:
     """``production.*``: mirror the job's progress as the order's status, never backwards."""
-    order_id = order_id_of(event)
-    new = ReviewStatus(events.PRODUCTION_STATUS[event.routing_key])
+    news = contracts.parse(event, contracts.CONTRACTS[event.routing_key])
+    order_id = news.order_id
+    new = ReviewStatus(contracts.ORDER_STATUS_OF_EVENT[event.routing_key].value)
     with order_scope(order_id):
         review = await find_review(uow.session, order_id, lock=True)
         if review is None:
@@ -44,14 +44,15 @@ async def on_production_event(uow: UnitOfWork, event: Event) -> None:
                 "order.status_stale", {"order.status": review.status, "order.status.to": new.value}
             )
             return
-        reason = event.data.get("reason")
-        await change_status(uow, review, new, str(reason) if reason else None)
+        reason = getattr(news, "reason", None)  # a failed job says why
+        await change_status(uow, review, new, reason or None)
 
 
 async def on_order_cancelled(uow: UnitOfWork, event: Event) -> None:
     """``order.cancelled``: the customer gave up; terminal reviews stay as they are."""
-    order_id = order_id_of(event)
-    reason = str(event.data.get("reason") or "cancelled by the customer")
+    cancelled = contracts.parse(event, contracts.OrderCancelled)
+    order_id = cancelled.order_id
+    reason = cancelled.reason or "cancelled by the customer"
     with order_scope(order_id):
         review = await find_review(uow.session, order_id, lock=True)
         if review is None:
@@ -69,9 +70,9 @@ async def on_order_cancelled(uow: UnitOfWork, event: Event) -> None:
 
 def event_handlers(policy: ReviewPolicy, models: ModelLookup) -> Mapping[str, EventHandler]:
     handlers: dict[str, EventHandler] = {
-        events.ORDER_SUBMITTED: SubmittedOrderReviewer(policy, models),
-        events.ORDER_CANCELLED: on_order_cancelled,
+        contracts.OrderSubmitted.routing_key: SubmittedOrderReviewer(policy, models),
+        contracts.OrderCancelled.routing_key: on_order_cancelled,
     }
-    for routing_key in events.PRODUCTION_STATUS:
+    for routing_key in contracts.PRODUCTION_EVENTS:
         handlers[routing_key] = on_production_event
     return handlers

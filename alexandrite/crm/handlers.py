@@ -10,10 +10,10 @@ from decimal import Decimal
 from opentelemetry import trace
 from sqlalchemy import select
 
+from alexandrite.common import contracts
 from alexandrite.common.errors import Conflict
 from alexandrite.common.telemetry.business import record_status_change
 from alexandrite.common.unit_of_work import UnitOfWork
-from alexandrite.crm import events
 from alexandrite.crm.domain import AUTO_APPROVAL, ModelFacts, Pricing, ReviewStatus
 from alexandrite.crm.schemas import ComplaintView, HistoryEntry, ReviewDetail, ReviewSummary
 from alexandrite.crm.store import Complaint, Review, StatusChange, get_review
@@ -81,26 +81,21 @@ async def decide(
         await change_status(uow, review, outcome, reason)
         if outcome is ReviewStatus.APPROVED:
             await uow.publish(
-                events.ORDER_APPROVED,
-                {
-                    "order_id": str(review.id),
-                    # Money as a decimal string: a JSON number would go through a float.
-                    "price": str(review.price),
-                    "currency": review.currency,
-                    "material": review.material,
-                    "quantity": review.quantity,
-                    "model_id": str(review.model_id) if review.model_id else None,
-                    "model_sha256": review.model_sha256,
-                    "volume_cm3": review.volume_cm3,
-                },
-                order_id=review.id,
+                contracts.OrderApproved.model_validate(
+                    {
+                        "order_id": review.id,
+                        "price": review.price,
+                        "currency": review.currency,
+                        "material": review.material,
+                        "quantity": review.quantity,
+                        "model_id": review.model_id,
+                        "model_sha256": review.model_sha256,
+                        "volume_cm3": review.volume_cm3,
+                    }
+                )
             )
         else:
-            await uow.publish(
-                events.ORDER_REJECTED,
-                {"order_id": str(review.id), "reason": reason or ""},
-                order_id=review.id,
-            )
+            await uow.publish(contracts.OrderRejected(order_id=review.id, reason=reason or ""))
 
 
 def _facts(review: Review) -> ModelFacts | None:

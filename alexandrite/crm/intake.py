@@ -10,17 +10,16 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from opentelemetry import trace
-from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql import func
 
+from alexandrite.common import contracts
 from alexandrite.common.errors import NotFound
 from alexandrite.common.messaging.event import Event
 from alexandrite.common.telemetry.business import record_status_change
 from alexandrite.common.telemetry.order_context import order_scope
 from alexandrite.common.unit_of_work import UnitOfWork
-from alexandrite.crm import events
 from alexandrite.crm.domain import (
     AUTO_APPROVAL,
     ModelFacts,
@@ -36,9 +35,7 @@ from alexandrite.crm.store import Customer, Review, StatusChange, find_review
 __all__ = [
     "ModelLookup",
     "ReviewPolicy",
-    "SubmittedOrder",
     "SubmittedOrderReviewer",
-    "order_id_of",
     "was_cancelled",
 ]
 
@@ -52,23 +49,6 @@ class ModelLookup(Protocol):
     async def get_model(self, model_id: uuid.UUID) -> dict[str, Any]: ...
 
 
-class SubmittedCustomer(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    email: EmailStr
-    phone: str | None = Field(default=None, max_length=50)
-
-
-class SubmittedOrder(BaseModel):
-    """The part of ``order.submitted`` the CRM keeps (the storage is asked for the model)."""
-
-    order_id: uuid.UUID
-    material: str = Field(max_length=20)
-    quantity: int = Field(ge=1)
-    notes: str | None = None
-    customer: SubmittedCustomer
-    model_id: uuid.UUID
-
-
 @dataclass
 class ReviewPolicy:
     pricing: Pricing
@@ -76,11 +56,7 @@ class ReviewPolicy:
     auto_approve_max_price: Decimal | None = None
 
 
-def order_id_of(event: Event) -> uuid.UUID:
-    return event.order_id or uuid.UUID(str(event.data["order_id"]))
-
-
-async def _upsert_customer(uow: UnitOfWork, customer: SubmittedCustomer) -> uuid.UUID:
+async def _upsert_customer(uow: UnitOfWork, customer: contracts.SubmittedCustomer) -> uuid.UUID:
     email = str(customer.email).lower()
     statement = (
         pg_insert(Customer)
@@ -114,7 +90,7 @@ async def _model_facts(models: ModelLookup, model_id: uuid.UUID) -> ModelFacts |
 
 
 def _quote(
-    policy: ReviewPolicy, facts: ModelFacts | None, order: SubmittedOrder
+    policy: ReviewPolicy, facts: ModelFacts | None, order: contracts.OrderSubmitted
 ) -> tuple[Decimal | None, str | None]:
     """The price, or why there is none, inside the ``crm.price_quote`` span."""
     with _tracer.start_as_current_span("crm.price_quote") as span:
@@ -144,11 +120,11 @@ class SubmittedOrderReviewer:
         self._models = models
 
     async def __call__(self, uow: UnitOfWork, event: Event) -> None:
-        order = SubmittedOrder.model_validate(event.data)
+        order = contracts.parse(event, contracts.OrderSubmitted)
         with order_scope(order.order_id):
             await self._review(uow, order)
 
-    async def _review(self, uow: UnitOfWork, order: SubmittedOrder) -> None:
+    async def _review(self, uow: UnitOfWork, order: contracts.OrderSubmitted) -> None:
         if await find_review(uow.session, order.order_id) is not None:
             # A second submission of the same order (not a redelivery: the inbox stops those).
             _log.info("order %s is already under review; submission ignored", order.order_id)
@@ -181,9 +157,7 @@ class SubmittedOrderReviewer:
         price, unpriceable_reason = _quote(self._policy, facts, order)
         review.price = price
         await change_status(uow, review, ReviewStatus.IN_REVIEW)
-        await uow.publish(
-            events.ORDER_IN_REVIEW, {"order_id": str(order.order_id)}, order_id=order.order_id
-        )
+        await uow.publish(contracts.OrderInReview(order_id=order.order_id))
         if not self._policy.auto_approve:
             return
         decision = auto_decision(price, unpriceable_reason, self._policy.auto_approve_max_price)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from alexandrite.common import contracts
 from alexandrite.common.settings import ServiceSettings, local_database_url
 
 __all__ = ["Settings"]
@@ -21,7 +22,7 @@ class Settings(ServiceSettings):
     files_url: str = "http://127.0.0.1:8004"
     files_timeout_s: float = 10.0
     # The consumer queue; tests give each run its own so a running CRM does not take its events.
-    queue_name: str = "crm.events"
+    queue_name: str = contracts.CRM_QUEUE
     # Price = volume (cm³) × rate[material] × quantity + setup fee, in ``currency``.
     currency: str = Field(default="EUR", min_length=3, max_length=3)
     rates: dict[str, Decimal] = {

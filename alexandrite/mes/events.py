@@ -1,11 +1,11 @@
-"""What the MES publishes (its contract with CRM and Shop) and the events it listens to."""
+"""The MES's consumer queue; what it publishes and listens to is in alexandrite.common.contracts."""
 
 from __future__ import annotations
 
+from alexandrite.common import contracts
 from alexandrite.common.messaging.topology import QueueSpec
 
 __all__ = [
-    "LISTENS_TO",
     "ORDER_APPROVED",
     "ORDER_CANCELLED",
     "ORDER_REJECTED",
@@ -16,18 +16,16 @@ __all__ = [
     "queue_spec",
 ]
 
-ORDER_APPROVED = "order.approved"
-ORDER_REJECTED = "order.rejected"
-ORDER_CANCELLED = "order.cancelled"
 
-# Data: {order_id, job_id} plus printer (started, completed, failed) and reason (failed).
-PRODUCTION_QUEUED = "production.queued"
-PRODUCTION_STARTED = "production.started"
-PRODUCTION_COMPLETED = "production.completed"
-PRODUCTION_FAILED = "production.failed"
-
-LISTENS_TO = (ORDER_APPROVED, ORDER_REJECTED, ORDER_CANCELLED)
+def queue_spec(retry_delays_ms: list[int], name: str = contracts.MES_QUEUE) -> QueueSpec:
+    return contracts.queue_spec(contracts.MES_QUEUE, retry_delays_ms, name)
 
 
-def queue_spec(retry_delays_ms: list[int], name: str = "mes.events") -> QueueSpec:
-    return QueueSpec(name, LISTENS_TO, tuple(retry_delays_ms))
+# The routing keys the MES's handlers publish, from the contract (not redefined).
+ORDER_APPROVED = contracts.OrderApproved.routing_key
+ORDER_REJECTED = contracts.OrderRejected.routing_key
+ORDER_CANCELLED = contracts.OrderCancelled.routing_key
+PRODUCTION_QUEUED = contracts.ProductionQueued.routing_key
+PRODUCTION_STARTED = contracts.ProductionStarted.routing_key
+PRODUCTION_COMPLETED = contracts.ProductionCompleted.routing_key
+PRODUCTION_FAILED = contracts.ProductionFailed.routing_key

@@ -11,13 +11,13 @@ from opentelemetry import trace
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
+from alexandrite.common import contracts
 from alexandrite.common.after_commit import after_commit
 from alexandrite.common.errors import Conflict, InvalidInput
 from alexandrite.common.telemetry.business import record_status_change
 from alexandrite.common.telemetry.order_context import order_scope
 from alexandrite.common.unit_of_work import UnitOfWorkFactory
 from alexandrite.files.client import FilesClient
-from alexandrite.shop import events
 from alexandrite.shop.domain import TERMINAL, OrderStatus, can_cancel
 from alexandrite.shop.lifecycle import record_order_lifecycle
 from alexandrite.shop.metrics import ShopMetrics
@@ -158,21 +158,19 @@ class ShopHandlers:
                     raise Conflict(f"order {order_id} has no model yet: upload one first")
                 move_order(order, OrderStatus.SUBMITTED, metrics=self._metrics)
                 await uow.publish(
-                    events.ORDER_SUBMITTED,
-                    {
-                        "order_id": str(order.id),
-                        "material": order.material,
-                        "quantity": order.quantity,
-                        "notes": order.notes,
-                        "customer": {
-                            "name": order.customer_name,
-                            "email": order.customer_email,
-                            "phone": order.customer_phone,
-                        },
-                        "model_id": str(order.model_id),
-                        "model": order.model,
-                    },
-                    order_id=order.id,
+                    contracts.OrderSubmitted(
+                        order_id=order.id,
+                        material=order.material,
+                        quantity=order.quantity,
+                        notes=order.notes,
+                        customer=contracts.SubmittedCustomer(
+                            name=order.customer_name,
+                            email=order.customer_email,
+                            phone=order.customer_phone,
+                        ),
+                        model_id=order.model_id,
+                        model=order.model,
+                    )
                 )
                 await uow.commit()
         return order
@@ -185,11 +183,7 @@ class ShopHandlers:
                     raise Conflict(f"order {order_id} is {order.status} and can no longer change")
                 text = reason or "cancelled by the customer"
                 move_order(order, OrderStatus.CANCELLED, reason=text, metrics=self._metrics)
-                await uow.publish(
-                    events.ORDER_CANCELLED,
-                    {"order_id": str(order.id), "reason": text},
-                    order_id=order.id,
-                )
+                await uow.publish(contracts.OrderCancelled(order_id=order.id, reason=text))
                 await uow.commit()
         return order
 
