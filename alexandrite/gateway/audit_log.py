@@ -129,13 +129,13 @@ class AuditLog:
             self._write_anchor(Anchor(last[-1].seq, last[-1].hash))
 
     async def keep_anchoring(self, interval_s: float) -> None:
-        """Anchor the head every `interval_s` seconds, until cancelled."""
+        """Anchor the head now and then every `interval_s` seconds, until cancelled."""
         while True:
-            await asyncio.sleep(interval_s)
             try:
                 await self.anchor_head()
             except Exception:  # a database blip must not end the loop
                 _log.warning("could not read the audit head to anchor it", exc_info=True)
+            await asyncio.sleep(interval_s)
 
     async def rows(self, after_seq: int = 0) -> AsyncIterator[AuditRow]:
         """Every row after `after_seq`, in order, read in batches."""

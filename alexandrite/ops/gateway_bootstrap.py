@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from alexandrite.common.db import Database
 from alexandrite.gateway.accounts import Accounts
+from alexandrite.gateway.audit_anchor import AnchorFile
 from alexandrite.gateway.audit_log import AuditEntry, AuditLog
 from alexandrite.gateway.principal import SUPPORT
-from alexandrite.gateway.settings import DATABASE, app_database_url
+from alexandrite.gateway.settings import DATABASE, Settings, app_database_url
 from alexandrite.ops.gateway_role import ensure_app_role
 from alexandrite.ops.paths import Paths
 from alexandrite.ops.secrets import ensure_secret
@@ -54,8 +55,14 @@ async def _ensure_user(database_url: str, name: str, password: str) -> bool:
                 await accounts.set_password(name, password)
             return False
         await accounts.add_user(name, [SUPPORT], password)
-        await AuditLog(database.sessions).append(
-            AuditEntry(action="user.add", result="success", actor="setup", detail=f"{name} support")
+        # Anchored at once, like the CLI's rows: the gateway may not be running yet.
+        settings = Settings()
+        anchors = AnchorFile(settings.audit_anchor_file, settings.audit_anchor_every_rows)
+        await AuditLog(database.sessions, anchors).append(
+            AuditEntry(
+                action="user.add", result="success", actor="setup", detail=f"{name} support"
+            ),
+            anchor=True,
         )
         return True
     finally:
