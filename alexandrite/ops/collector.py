@@ -29,9 +29,11 @@ from alexandrite.ops.paths import DEPLOY_DIR, Paths
 from alexandrite.ops.program import Program
 
 __all__ = [
+    "AGENT_CONFIG",
     "BUILDER_VERSION",
     "COLLECTOR_CONFIG",
     "COLLECTOR_MANIFEST",
+    "GATEWAY_CONFIG",
     "CollectorBuildError",
     "CollectorSettings",
     "collector_binary_path",
@@ -44,6 +46,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 COLLECTOR_CONFIG = DEPLOY_DIR / "otelcol" / "config.yaml"
+# Two tiers (docs/scaling.md): agents run agent.yaml alone; gateways run config.yaml with
+# gateway.yaml on top (`--config` twice: the second file's maps merge into the first's).
+AGENT_CONFIG = DEPLOY_DIR / "otelcol" / "agent.yaml"
+GATEWAY_CONFIG = DEPLOY_DIR / "otelcol" / "gateway.yaml"
 # The bearer token file's name under Paths.secrets (the SDK side reads the same file).
 TOKEN_SECRET = "otlp-token"
 
@@ -70,6 +76,8 @@ class CollectorSettings:
     tls_key_file: Path | None = None
     tls_ca_file: Path | None = None
     token_file: Path | None = None
+    # The sending queue's files (file_storage/queue); None means <state>/otelcol/queue.
+    queue_directory: Path | None = None
 
 
 def collector_environment(paths: Paths, settings: CollectorSettings) -> dict[str, str]:
@@ -95,6 +103,9 @@ def collector_environment(paths: Paths, settings: CollectorSettings) -> dict[str
         ),
         "ALEXANDRITE_OTELCOL_TLS_CA_FILE": str(settings.tls_ca_file or paths.tls / "ca.crt"),
         "ALEXANDRITE_OTELCOL_TOKEN_FILE": str(settings.token_file or paths.secrets / TOKEN_SECRET),
+        "ALEXANDRITE_OTELCOL_QUEUE_DIR": str(
+            settings.queue_directory or paths.state / "otelcol" / "queue"
+        ),
     }
 
 

@@ -145,6 +145,7 @@ def test_the_collector_has_every_component_the_config_needs(collector_binary: Pa
     for name in (
         "otlp", "memory_limiter", "transform", "redaction", "tail_sampling", "batch",
         "span_metrics", "forward", "zipkin", "prometheus", "health_check", "bearertokenauth",
+        "file_storage", "load_balancing", "otlp_grpc", "file",
     ):  # fmt: skip
         assert f"name: {name}\n" in listing, name
 

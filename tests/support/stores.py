@@ -95,9 +95,10 @@ def running_zipkin(
     paths: Paths,
     storage: Literal["mysql", "mem", "elasticsearch"],
     opensearch: OpenSearchNode | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """A Zipkin on a free port; yields its base URL."""
-    port = free_port()
+    """A Zipkin on `port` (default: a free one); yields its base URL."""
+    port = port or free_port()
     program = zipkin_program(
         paths,
         storage,
