@@ -76,7 +76,9 @@ class CollectorSettings:
     tls_key_file: Path | None = None
     tls_ca_file: Path | None = None
     token_file: Path | None = None
-    # The sending queue's files (file_storage/queue); None means <state>/otelcol/queue.
+    # The sending queue's files (file_storage/queue). None means <state>/otelcol/queue-<OTLP
+    # gRPC port>: the same after a restart (the queue is resumed), and distinct for a second
+    # Collector next to it (a benchmark's): two cannot share one, the file is locked.
     queue_directory: Path | None = None
 
 
@@ -104,7 +106,7 @@ def collector_environment(paths: Paths, settings: CollectorSettings) -> dict[str
         "ALEXANDRITE_OTELCOL_TLS_CA_FILE": str(settings.tls_ca_file or paths.tls / "ca.crt"),
         "ALEXANDRITE_OTELCOL_TOKEN_FILE": str(settings.token_file or paths.secrets / TOKEN_SECRET),
         "ALEXANDRITE_OTELCOL_QUEUE_DIR": str(
-            settings.queue_directory or paths.state / "otelcol" / "queue"
+            settings.queue_directory or paths.state / "otelcol" / f"queue-{settings.otlp_grpc_port}"
         ),
     }
 
