@@ -7,14 +7,17 @@ from fastapi import FastAPI
 from alexandrite.common.faults import Faults
 from alexandrite.common.metrics import ServiceMetrics
 from alexandrite.common.service import ServiceRuntime, create_service_app
+from alexandrite.common.service_part import install_part
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.crm.consumers import event_handlers
 from alexandrite.crm.domain import Pricing
 from alexandrite.crm.events import queue_spec
 from alexandrite.crm.faults import InjectedErrorsMiddleware, with_injected_errors
+from alexandrite.crm.handlers import CrmHandlers
 from alexandrite.crm.intake import ReviewPolicy
-from alexandrite.crm.metrics import CRM_METRICS, CrmMetrics, review_status_collector
+from alexandrite.crm.metrics import CrmMetrics, review_status_collector
 from alexandrite.crm.routes import router
+from alexandrite.crm.runtime import CrmRuntime
 from alexandrite.crm.settings import Settings
 from alexandrite.crm.store import tables
 from alexandrite.files.client import FilesClient
@@ -26,8 +29,9 @@ def create_app(
     settings: Settings | None = None, telemetry_settings: TelemetrySettings | None = None
 ) -> FastAPI:
     settings = settings or Settings()
-    pricing = Pricing(rates=settings.rates, setup_fee=settings.setup_fee,
-                      currency=settings.currency)
+    pricing = Pricing(
+        rates=settings.rates, setup_fee=settings.setup_fee, currency=settings.currency
+    )
     policy = ReviewPolicy(
         pricing=pricing,
         auto_approve=settings.auto_approve,
@@ -40,9 +44,9 @@ def create_app(
     faults = Faults(settings.faults_file)
 
     async def on_startup(runtime: ServiceRuntime) -> None:
-        runtime.extras["pricing"] = pricing
-        runtime.extras["files"] = files
-        runtime.extras[CRM_METRICS] = crm_metrics
+        install_part(
+            app, CrmRuntime(handlers=CrmHandlers(runtime.units_of_work, pricing, crm_metrics))
+        )
         metrics.add(review_status_collector(runtime.database.sessions))
 
     async def on_shutdown(runtime: ServiceRuntime) -> None:

@@ -1,8 +1,14 @@
 """The CRM's use cases: decide on a review (a manager or the auto-approval policy), list and
-read reviews, take complaints. Each runs in a unit of work that the caller commits."""
+read reviews, take complaints.
+
+``CrmHandlers`` holds the use cases the HTTP routes call: each opens its own unit of work in its
+order's scope. ``change_status`` and ``decide`` are the steps shared with the consumers, which
+run them inside the consumer's unit of work.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -13,21 +19,14 @@ from sqlalchemy import select
 from alexandrite.common import contracts
 from alexandrite.common.errors import Conflict
 from alexandrite.common.telemetry.business import record_status_change
-from alexandrite.common.unit_of_work import UnitOfWork
+from alexandrite.common.telemetry.order_context import order_scope
+from alexandrite.common.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from alexandrite.crm.domain import AUTO_APPROVAL, ModelFacts, Pricing, ReviewStatus
+from alexandrite.crm.metrics import CrmMetrics
 from alexandrite.crm.schemas import ComplaintView, HistoryEntry, ReviewDetail, ReviewSummary
 from alexandrite.crm.store import Complaint, Review, StatusChange, get_review
 
-__all__ = [
-    "approve",
-    "change_status",
-    "create_complaint",
-    "decide",
-    "list_complaints",
-    "list_reviews",
-    "reject",
-    "review_detail",
-]
+__all__ = ["CrmHandlers", "change_status", "decide"]
 
 _tracer = trace.get_tracer("alexandrite.crm")
 MANAGER = "manager"
@@ -109,39 +108,87 @@ def _facts(review: Review) -> ModelFacts | None:
     )
 
 
-async def approve(
-    uow: UnitOfWork,
-    pricing: Pricing,
-    order_id: uuid.UUID,
-    price: Decimal | None,
-    manager: str | None,
-) -> ReviewDetail:
-    review = await get_review(uow.session, order_id, lock=True)
-    if review.status != ReviewStatus.IN_REVIEW:
-        raise Conflict(f"order {order_id} is {review.status}: only in_review can be approved")
-    if price is None and review.price is None:
-        facts = _facts(review)
-        if facts is None:
-            raise Conflict(f"no analysis of the model of order {order_id} is known: give a price")
-        # Raises the reason there is no quote (not watertight: 422; unknown material: 409).
-        price = pricing.quote(facts, review.material, review.quantity)
-    await decide(uow, review, ReviewStatus.APPROVED, manager or MANAGER, None, price)
-    await uow.commit()
-    return await review_detail(uow, order_id)
+class CrmHandlers:
+    """What managers (and the complaint form) ask of the CRM."""
+
+    def __init__(
+        self, units_of_work: UnitOfWorkFactory, pricing: Pricing, metrics: CrmMetrics
+    ) -> None:
+        self._units_of_work = units_of_work
+        self._pricing = pricing
+        self._metrics = metrics
+
+    async def approve(
+        self, order_id: uuid.UUID, price: Decimal | None, manager: str | None
+    ) -> ReviewDetail:
+        with order_scope(order_id):
+            async with self._units_of_work() as uow:
+                review = await get_review(uow.session, order_id, lock=True)
+                if review.status != ReviewStatus.IN_REVIEW:
+                    raise Conflict(
+                        f"order {order_id} is {review.status}: only in_review can be approved"
+                    )
+                if price is None and review.price is None:
+                    facts = _facts(review)
+                    if facts is None:
+                        raise Conflict(
+                            f"no analysis of the model of order {order_id} is known: give a price"
+                        )
+                    # Raises why there is no quote (not watertight: 422; unknown material: 409).
+                    price = self._pricing.quote(facts, review.material, review.quantity)
+                await decide(uow, review, ReviewStatus.APPROVED, manager or MANAGER, None, price)
+                await uow.commit()
+                return await _review_detail(uow, order_id)
+
+    async def reject(self, order_id: uuid.UUID, reason: str, manager: str | None) -> ReviewDetail:
+        with order_scope(order_id):
+            async with self._units_of_work() as uow:
+                review = await get_review(uow.session, order_id, lock=True)
+                if review.status != ReviewStatus.IN_REVIEW:
+                    raise Conflict(
+                        f"order {order_id} is {review.status}: only in_review can be rejected"
+                    )
+                await decide(uow, review, ReviewStatus.REJECTED, manager or MANAGER, reason.strip())
+                await uow.commit()
+                return await _review_detail(uow, order_id)
+
+    async def review_detail(self, order_id: uuid.UUID) -> ReviewDetail:
+        with order_scope(order_id):
+            async with self._units_of_work() as uow:
+                return await _review_detail(uow, order_id)
+
+    async def list_reviews(self, status: ReviewStatus | None, limit: int) -> list[ReviewSummary]:
+        query = select(Review).order_by(Review.created_at.desc(), Review.id).limit(limit)
+        if status is not None:
+            query = query.where(Review.status == status.value)
+        async with self._units_of_work() as uow:
+            rows = (await uow.session.execute(query)).scalars()
+            return [ReviewSummary.model_validate(review) for review in rows]
+
+    async def create_complaint(self, order_id: uuid.UUID, text: str) -> ComplaintView:
+        with order_scope(order_id):
+            async with self._units_of_work() as uow:
+                await get_review(uow.session, order_id)  # 404 when the CRM does not know it
+                complaint = Complaint(id=uuid.uuid4(), order_id=order_id, text=text, status="open")
+                uow.session.add(complaint)
+                await uow.commit()
+            trace.get_current_span().add_event(
+                "crm.complaint_received", {"complaint.id": str(complaint.id)}
+            )
+            self._metrics.complaints.inc()
+            return ComplaintView.model_validate(complaint)
+
+    async def list_complaints(self, order_id: uuid.UUID | None) -> list[ComplaintView]:
+        query = select(Complaint).order_by(Complaint.created_at, Complaint.id)
+        if order_id is not None:
+            query = query.where(Complaint.order_id == order_id)
+        with order_scope(order_id) if order_id is not None else contextlib.nullcontext():
+            async with self._units_of_work() as uow:
+                rows = (await uow.session.execute(query)).scalars()
+                return [ComplaintView.model_validate(complaint) for complaint in rows]
 
 
-async def reject(
-    uow: UnitOfWork, order_id: uuid.UUID, reason: str, manager: str | None
-) -> ReviewDetail:
-    review = await get_review(uow.session, order_id, lock=True)
-    if review.status != ReviewStatus.IN_REVIEW:
-        raise Conflict(f"order {order_id} is {review.status}: only in_review can be rejected")
-    await decide(uow, review, ReviewStatus.REJECTED, manager or MANAGER, reason.strip())
-    await uow.commit()
-    return await review_detail(uow, order_id)
-
-
-async def review_detail(uow: UnitOfWork, order_id: uuid.UUID) -> ReviewDetail:
+async def _review_detail(uow: UnitOfWork, order_id: uuid.UUID) -> ReviewDetail:
     review = await get_review(uow.session, order_id)
     history = (
         await uow.session.execute(
@@ -153,32 +200,3 @@ async def review_detail(uow: UnitOfWork, order_id: uuid.UUID) -> ReviewDetail:
     detail = ReviewDetail.model_validate(review)
     detail.history = [HistoryEntry.model_validate(change) for change in history]
     return detail
-
-
-async def list_reviews(
-    uow: UnitOfWork, status: ReviewStatus | None, limit: int
-) -> list[ReviewSummary]:
-    query = select(Review).order_by(Review.created_at.desc(), Review.id).limit(limit)
-    if status is not None:
-        query = query.where(Review.status == status.value)
-    rows = (await uow.session.execute(query)).scalars()
-    return [ReviewSummary.model_validate(review) for review in rows]
-
-
-async def create_complaint(uow: UnitOfWork, order_id: uuid.UUID, text: str) -> ComplaintView:
-    await get_review(uow.session, order_id)  # 404 when the CRM does not know the order
-    complaint = Complaint(id=uuid.uuid4(), order_id=order_id, text=text, status="open")
-    uow.session.add(complaint)
-    await uow.commit()
-    trace.get_current_span().add_event(
-        "crm.complaint_received", {"complaint.id": str(complaint.id)}
-    )
-    return ComplaintView.model_validate(complaint)
-
-
-async def list_complaints(uow: UnitOfWork, order_id: uuid.UUID | None) -> list[ComplaintView]:
-    query = select(Complaint).order_by(Complaint.created_at, Complaint.id)
-    if order_id is not None:
-        query = query.where(Complaint.order_id == order_id)
-    rows = (await uow.session.execute(query)).scalars()
-    return [ComplaintView.model_validate(complaint) for complaint in rows]

@@ -12,10 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alexandrite.common.status_metrics import OrderStatusCollector
 from alexandrite.crm.store import Review, StatusChange
 
-__all__ = ["CRM_METRICS", "CrmMetrics", "review_status_collector"]
-
-# Key of the CRM's metrics in ``ServiceRuntime.extras``.
-CRM_METRICS = "crm_metrics"
+__all__ = ["CrmMetrics", "review_status_collector"]
 
 
 class CrmMetrics:

@@ -1,4 +1,4 @@
-"""The CRM's HTTP routes (DESIGN.md §2): thin, every order route inside its order's scope."""
+"""The CRM's HTTP routes (DESIGN.md §2): one-liners, every decision is in ``CrmHandlers``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 
 from alexandrite.common.problems import problem_responses
-from alexandrite.common.service import RuntimeDep
-from alexandrite.common.telemetry.order_context import order_scope
-from alexandrite.crm import handlers
-from alexandrite.crm.domain import Pricing, ReviewStatus
-from alexandrite.crm.metrics import CRM_METRICS, CrmMetrics
+from alexandrite.crm.domain import ReviewStatus
+from alexandrite.crm.runtime import HandlersDep
 from alexandrite.crm.schemas import (
     ApproveRequest,
     ComplaintCreate,
@@ -27,19 +24,13 @@ __all__ = ["router"]
 router = APIRouter(tags=["crm"])
 
 
-def _pricing(runtime: RuntimeDep) -> Pricing:
-    pricing: Pricing = runtime.extras["pricing"]
-    return pricing
-
-
 @router.get("/orders", summary="Reviews, newest first (id is the order id)")
 async def list_orders(
-    runtime: RuntimeDep,
+    handlers: HandlersDep,
     status: ReviewStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[ReviewSummary]:
-    async with runtime.units_of_work() as uow:
-        return await handlers.list_reviews(uow, status, limit)
+    return await handlers.list_reviews(status, limit)
 
 
 @router.get(
@@ -47,10 +38,8 @@ async def list_orders(
     summary="One review with its status history",
     responses=problem_responses(404),
 )
-async def get_order(order_id: uuid.UUID, runtime: RuntimeDep) -> ReviewDetail:
-    with order_scope(order_id):
-        async with runtime.units_of_work() as uow:
-            return await handlers.review_detail(uow, order_id)
+async def get_order(order_id: uuid.UUID, handlers: HandlersDep) -> ReviewDetail:
+    return await handlers.review_detail(order_id)
 
 
 @router.post(
@@ -62,15 +51,11 @@ async def get_order(order_id: uuid.UUID, runtime: RuntimeDep) -> ReviewDetail:
 )
 async def approve_order(
     order_id: uuid.UUID,
-    runtime: RuntimeDep,
+    handlers: HandlersDep,
     body: Annotated[ApproveRequest | None, Body()] = None,
 ) -> ReviewDetail:
     request = body or ApproveRequest()
-    with order_scope(order_id):
-        async with runtime.units_of_work() as uow:
-            return await handlers.approve(
-                uow, _pricing(runtime), order_id, request.price, request.manager
-            )
+    return await handlers.approve(order_id, request.price, request.manager)
 
 
 @router.post(
@@ -79,11 +64,9 @@ async def approve_order(
     responses=problem_responses(404, 409, descriptions={409: "not in review"}),
 )
 async def reject_order(
-    order_id: uuid.UUID, body: RejectRequest, runtime: RuntimeDep
+    order_id: uuid.UUID, body: RejectRequest, handlers: HandlersDep
 ) -> ReviewDetail:
-    with order_scope(order_id):
-        async with runtime.units_of_work() as uow:
-            return await handlers.reject(uow, order_id, body.reason, body.manager)
+    return await handlers.reject(order_id, body.reason, body.manager)
 
 
 @router.post(
@@ -92,21 +75,12 @@ async def reject_order(
     summary="A customer's complaint about an order",
     responses=problem_responses(404),
 )
-async def create_complaint(body: ComplaintCreate, runtime: RuntimeDep) -> ComplaintView:
-    with order_scope(body.order_id):
-        async with runtime.units_of_work() as uow:
-            complaint = await handlers.create_complaint(uow, body.order_id, body.text)
-    metrics: CrmMetrics = runtime.extras[CRM_METRICS]
-    metrics.complaints.inc()
-    return complaint
+async def create_complaint(body: ComplaintCreate, handlers: HandlersDep) -> ComplaintView:
+    return await handlers.create_complaint(body.order_id, body.text)
 
 
 @router.get("/complaints", summary="Complaints, oldest first, optionally of one order")
 async def list_complaints(
-    runtime: RuntimeDep, order_id: uuid.UUID | None = None
+    handlers: HandlersDep, order_id: uuid.UUID | None = None
 ) -> list[ComplaintView]:
-    async with runtime.units_of_work() as uow:
-        if order_id is None:
-            return await handlers.list_complaints(uow, None)
-        with order_scope(order_id):
-            return await handlers.list_complaints(uow, order_id)
+    return await handlers.list_complaints(order_id)

@@ -4,8 +4,9 @@ The Zipkin UI (Lens) takes its base path from the page's ``<base href="/zipkin/"
 ``/zipkin/api/v2/…`` relative to it, so the gateway serves it at the same path, ``/zipkin/``:
 ``/zipkin/api/v2/X`` goes to Zipkin's ``/api/v2/X``, anything else under ``/zipkin/`` to the
 same path on Zipkin. Only GET and HEAD pass (nobody writes spans through the gateway). The
-client's cookies and Authorization never reach Zipkin; Zipkin's Set-Cookie never reaches the
-client. Bodies are streamed both ways, never buffered.
+client's cookies and Authorization never reach Zipkin, nor a secret put in the query string
+(masked, so it is not in the gateway's request log either); Zipkin's Set-Cookie never reaches
+the client. Bodies are streamed both ways, never buffered.
 
 One repair on the way: Lens (Zipkin 3.x) turns a search whose terms are all autocomplete keys
 (ours: ``order.id``) into ``annotationQuery=order.id=<id> and `` with an empty last term, and
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from alexandrite.common.errors import DependencyFailed
+from alexandrite.common.query_secrets import redact_query
 
 __all__ = ["ZipkinProxy", "clean_query", "upstream_path"]
 
@@ -70,7 +72,7 @@ class ZipkinProxy:
             for name in _FORWARDED_REQUEST_HEADERS
             if (value := request.headers.get(name)) is not None
         }
-        query = clean_query(request.url.query)
+        query = redact_query(clean_query(request.url.query))
         target = upstream_path(request.url.path) + (f"?{query}" if query else "")
         upstream = self._client.build_request(request.method, target, headers=headers)
         try:

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from alexandrite.common.metrics import ServiceMetrics
 from alexandrite.common.service import ServiceRuntime, create_service_app
+from alexandrite.common.service_part import install_part, service_part
 from alexandrite.files.client import FilesClient
 from alexandrite.shop import events
 from alexandrite.shop.consumers import event_handlers
@@ -13,6 +14,7 @@ from alexandrite.shop.handlers import ShopHandlers
 from alexandrite.shop.internal_routes import internal_router
 from alexandrite.shop.metrics import ShopMetrics, order_status_collector
 from alexandrite.shop.routes import router
+from alexandrite.shop.runtime import ShopRuntime
 from alexandrite.shop.settings import Settings
 from alexandrite.shop.store import tables
 
@@ -26,16 +28,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def on_startup(runtime: ServiceRuntime) -> None:
         files = FilesClient(settings.files_url, timeout_s=settings.upload_timeout_s)
-        runtime.extras["files"] = files
-        runtime.extras["handlers"] = ShopHandlers(
-            runtime.units_of_work, settings, files, shop_metrics
-        )
+        handlers = ShopHandlers(runtime.units_of_work, settings, files, shop_metrics)
+        install_part(app, ShopRuntime(handlers=handlers, files=files))
         metrics.add(order_status_collector(runtime.database.sessions))
 
     async def on_shutdown(runtime: ServiceRuntime) -> None:
-        await runtime.extras["files"].close()
+        await service_part(app, ShopRuntime).files.close()
 
-    return create_service_app(
+    app = create_service_app(
         settings=settings,
         title="Alexandrite Shop API",
         description="Customers create orders, upload 3D models, submit, cancel and follow status.",
@@ -47,3 +47,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_shutdown=on_shutdown,
         metrics=metrics,
     )
+    return app

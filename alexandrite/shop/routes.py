@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request, status
+from fastapi import APIRouter, Body, Query, Request, status
 
 from alexandrite.common.errors import InvalidInput
 from alexandrite.common.problems import problem_responses
-from alexandrite.common.service import RuntimeDep
 from alexandrite.shop.domain import OrderStatus
-from alexandrite.shop.handlers import ShopHandlers
+from alexandrite.shop.runtime import HandlersDep
 from alexandrite.shop.schemas import (
     CancelRequest,
     HistoryEntry,
@@ -25,14 +24,6 @@ from alexandrite.shop.store import Order
 __all__ = ["router"]
 
 router = APIRouter(tags=["orders"])
-
-
-def _handlers(runtime: RuntimeDep) -> ShopHandlers:
-    handlers: ShopHandlers = runtime.extras["handlers"]
-    return handlers
-
-
-Handlers = Annotated[ShopHandlers, Depends(_handlers)]
 
 
 def _view(order: Order) -> OrderView:
@@ -58,7 +49,7 @@ def _view(order: Order) -> OrderView:
     response_model=OrderCreated,
     responses=problem_responses(400, descriptions={400: "unknown material"}),
 )
-async def create_order(body: OrderCreate, handlers: Handlers) -> OrderCreated:
+async def create_order(body: OrderCreate, handlers: HandlersDep) -> OrderCreated:
     order = await handlers.create_order(body)
     return OrderCreated(id=order.id, status=order.status)
 
@@ -101,7 +92,9 @@ _MULTIPART_MODEL = {
         },
     ),
 )
-async def upload_model(order_id: uuid.UUID, request: Request, handlers: Handlers) -> ModelUploaded:
+async def upload_model(
+    order_id: uuid.UUID, request: Request, handlers: HandlersDep
+) -> ModelUploaded:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise InvalidInput("send the model as multipart/form-data with a field named 'file'")
@@ -124,7 +117,7 @@ async def upload_model(order_id: uuid.UUID, request: Request, handlers: Handlers
     response_model=OrderCreated,
     responses=problem_responses(404, 409, descriptions={409: "no model yet, or not created"}),
 )
-async def submit_order(order_id: uuid.UUID, handlers: Handlers) -> OrderCreated:
+async def submit_order(order_id: uuid.UUID, handlers: HandlersDep) -> OrderCreated:
     order = await handlers.submit(order_id)
     return OrderCreated(id=order.id, status=order.status)
 
@@ -136,7 +129,7 @@ async def submit_order(order_id: uuid.UUID, handlers: Handlers) -> OrderCreated:
 )
 async def cancel_order(
     order_id: uuid.UUID,
-    handlers: Handlers,
+    handlers: HandlersDep,
     body: Annotated[CancelRequest | None, Body()] = None,
 ) -> OrderCreated:
     order = await handlers.cancel(order_id, body.reason if body is not None else None)
@@ -144,13 +137,13 @@ async def cancel_order(
 
 
 @router.get("/orders/{order_id}", response_model=OrderView, responses=problem_responses(404))
-async def get_order(order_id: uuid.UUID, handlers: Handlers) -> OrderView:
+async def get_order(order_id: uuid.UUID, handlers: HandlersDep) -> OrderView:
     return _view(await handlers.get(order_id))
 
 
 @router.get("/orders", response_model=list[OrderView])
 async def list_orders(
-    handlers: Handlers,
+    handlers: HandlersDep,
     status_filter: Annotated[OrderStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     oldest_first: Annotated[

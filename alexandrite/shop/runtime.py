@@ -1,0 +1,31 @@
+"""What the Shop process is made of, typed: built once by ``app.py`` at start-up and handed to
+the routes as FastAPI dependencies (``HandlersDep``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+
+from alexandrite.common.service_part import part_dependency
+from alexandrite.files.client import FilesClient
+from alexandrite.shop.handlers import ShopHandlers
+
+__all__ = ["HandlersDep", "ShopRuntime"]
+
+
+@dataclass(frozen=True)
+class ShopRuntime:
+    handlers: ShopHandlers
+    files: FilesClient
+
+
+_shop = part_dependency(ShopRuntime)
+
+
+def _handlers(shop: Annotated[ShopRuntime, Depends(_shop)]) -> ShopHandlers:
+    return shop.handlers
+
+
+HandlersDep = Annotated[ShopHandlers, Depends(_handlers)]
