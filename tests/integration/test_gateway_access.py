@@ -287,12 +287,20 @@ async def test_a_token_in_the_query_string_is_redacted_in_the_audit_log_and_the_
             "/zipkin/api/v2/services", params={"access_token": token, "limit": "3"}
         )
         await client.get("/api/v1/audit", params={"token": token, "password": "hunter2"})
+        # Allowed through to Zipkin (reachable or not): the secret is not forwarded or logged.
+        await client.get(
+            "/zipkin/api/v2/services",
+            params={"access_token": token},
+            headers={"authorization": f"Bearer {token}"},
+        )
     assert response.status_code == 401  # a token is taken from the Authorization header only
     rows = await gateway.audit_rows(before)
     assert [row["path"] for row in rows] == [
         "/zipkin/api/v2/services?access_token=[redacted]&limit=3",
         "/api/v1/audit?token=[redacted]&password=[redacted]",
+        "/zipkin/api/v2/services?access_token=[redacted]",
     ]
+    assert rows[-1]["actor"] == "ada"
     logged: list[Any] = [
         (record.getMessage(), record.args, record.__dict__.get("audit"))
         for record in gateway_logs
