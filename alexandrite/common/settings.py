@@ -58,6 +58,11 @@ class TelemetrySettings(BaseSettings):
     max_export_batch_size: int = 512
     schedule_delay_ms: int = 500
     export_timeout_ms: int = 5000
+    # Database statements: "fold" adds each to db.statement_count / db.total_duration_ms on the
+    # span it runs in; "spans" makes every statement a span. Either way a statement slower than
+    # db_slow_statement_ms, or failing, is a span of its own (docs/tracing.md, span budget).
+    db_statements: Literal["fold", "spans"] = "fold"
+    db_slow_statement_ms: float = Field(default=100.0, ge=0.0)
 
 
 def default_faults_file() -> Path:

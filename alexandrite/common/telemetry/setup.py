@@ -36,8 +36,11 @@ _log = logging.getLogger(__name__)
 # instead of the old names: DESIGN.md's attribute contract. Read once, before instrumenting.
 os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
 
-# Probes and scrapes would otherwise be most of the spans and none of the story.
-_EXCLUDED_URLS = "health,ready,metrics"
+# Probes and scrapes would otherwise be most of the spans and none of the story. The download
+# of a model's content is called only by our own services (the MES, before printing), whose
+# client span already records the call, its status and its duration: a server span under it
+# said nothing more (span budget, docs/tracing.md).
+_EXCLUDED_URLS = r"health,ready,metrics,/api/v1/models/[^/?]+/content/?(\?|$)"
 
 
 def _otlp_exporter(settings: TelemetrySettings) -> SpanExporter:
@@ -154,24 +157,21 @@ class Telemetry:
         guard_public_edge(app, self.settings)
 
     def instrument_database(self, engine: Any) -> None:
-        """Database spans from SQLAlchemy (not asyncpg too: the two would duplicate each span).
-
-        The engine's statements are traced by the instrumentation's ``EngineTracer`` attached to
-        this engine alone. ``SQLAlchemyInstrumentor().instrument(engine=…)`` would do the same
-        only once per process (later engines, as in the in-process test stack, stay untraced)
-        and also wraps ``Engine.connect`` globally, which adds a ``connect`` span to every pool
-        checkout: a tenth of an order's spans, saying nothing.
+        """Database statements of this engine, folded into their spans by default
+        (``db_statements.StatementTracer``); not asyncpg's instrumentation as well, which would
+        duplicate each statement. Attached per engine, so that every engine of the in-process
+        test stack is traced, and without the SQLAlchemy instrumentation's pool listeners.
         """
         if not self.enabled or self.provider is None:
             return
-        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
-        from opentelemetry.metrics import NoOpMeterProvider
+        from alexandrite.common.telemetry.db_statements import StatementTracer
 
-        tracer = self.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
-        connections = NoOpMeterProvider().get_meter("alexandrite").create_up_down_counter(
-            "db.client.connections.usage"
+        StatementTracer(
+            self.provider.get_tracer("alexandrite.db"),
+            engine.sync_engine,
+            mode=self.settings.db_statements,
+            slow_ms=self.settings.db_slow_statement_ms,
         )
-        EngineTracer(tracer, engine.sync_engine, connections)  # type: ignore[no-untyped-call]
 
     def shutdown(self) -> None:
         if self.provider is not None and self.owns_provider:
