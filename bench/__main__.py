@@ -2,7 +2,7 @@
 
     python -m bench                       # all five, about 12-15 minutes on 2 cores
     python -m bench --quick               # shorter rounds, for development (about 5 minutes)
-    python -m bench --only overhead,flow  # some of them: overhead, visibility, pipeline, flow
+    python -m bench --only overhead,flow  # some: overhead, visibility, pipeline, flow, journey
 
 Needs the platform's system servers and secrets (``alexandrite up`` once); it starts its own
 services, Collector and Zipkin on free ports and stops them at the end. Results:
@@ -16,10 +16,12 @@ import datetime
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 from bench.flow import FlowConfig, run_flow
+from bench.journey import JourneyConfig, run_journey
 from bench.overhead import OverheadConfig, run_overhead
 from bench.pipeline import GENERATOR, ensure_telemetrygen, measure_capacity
 from bench.platform import bench_amqp_url, fresh_databases, running_pipeline
@@ -27,12 +29,18 @@ from bench.report import machine, markdown, write_results
 from bench.visibility import run_visibility
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL = ("overhead", "visibility", "pipeline", "flow")
+ALL = ("overhead", "visibility", "pipeline", "flow", "journey")
 
 
 def _stop_on_term(signum: int, frame: object) -> NoReturn:
     # Unwind through every `finally`, so that no server the benchmark started is left behind.
     raise KeyboardInterrupt
+
+
+def _journey(quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
+    say("6. order journeys with 1,000,000 spans in MariaDB, and Zipkin's tag search")
+    quick_config = JourneyConfig(copies=10, journeys=50, searches=10)
+    return {"journey": run_journey(quick_config if quick else JourneyConfig())}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs = measure_capacity(pipeline, (10_000,), 2.0 if quick else 3.0, drain_s=40.0)
                 results.setdefault("pipeline", {"generator": GENERATOR, "runs": []})
                 results["pipeline"]["runs"] += runs
+    results |= _journey(quick, say) if "journey" in wanted else {}
     results["seconds"] = round(time.monotonic() - started, 1)
     written = write_results(results, args.out, stamp.strftime("%Y-%m-%dT%H%M%SZ"))
     print(markdown(results))

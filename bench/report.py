@@ -118,6 +118,19 @@ def markdown(results: dict[str, Any]) -> str:
             f"| whole flow, traced ÷ untraced | {_spread(flow['traced_over_untraced'], 3)} "
             "| – | – |"
         )
+    journey = results.get("journey")
+    if journey:
+        p95 = journey["journey_ms"]["p95"]
+        lines.append(
+            f"| order journey at {journey['stored_spans']:,} spans ({journey['orders']:,} orders,"
+            f" {journey['storage']}), p50 / p95 ms | {_fmt(journey['journey_ms']['p50'], 0)} / "
+            f"{_fmt(p95, 0)} | p95 ≤ 300 ms | {_verdict(p95 <= journey['target_journey_p95_ms'])} |"
+        )
+        lines.append(
+            f"| Zipkin tag search order.id=… on the same data, p50 / p95 ms | "
+            f"{_fmt(journey['tag_search_ms']['p50'], 0)} / "
+            f"{_fmt(journey['tag_search_ms']['p95'], 0)} | – | – |"
+        )
     lines.append("")
     return "\n".join(lines) + "\n" + _details(results)
 

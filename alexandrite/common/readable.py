@@ -1,4 +1,5 @@
-"""Times and durations as a person reads them: ``06:56:37``, ``4 h 10 min``, ``yes``."""
+"""Times and durations as a person reads them, on support pages and in notifications:
+``06:56:37``, ``4 h 10 min``, ``yes``."""
 
 from __future__ import annotations
 

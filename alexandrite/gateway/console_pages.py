@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from alexandrite.gateway.readable import duration, moment, yes_no
+from alexandrite.common.readable import duration, moment, yes_no
 from alexandrite.gateway.timeline_svg import timeline_svg
 
 __all__ = ["home_body", "journey_body"]

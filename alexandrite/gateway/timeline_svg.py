@@ -16,7 +16,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from alexandrite.gateway.readable import duration
+from alexandrite.common.readable import duration
 
 __all__ = ["Axis", "timeline_svg"]
 

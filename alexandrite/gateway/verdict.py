@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from alexandrite.common.readable import clock, duration
 from alexandrite.common.status_limits import StatusLimit
-from alexandrite.gateway.readable import clock, duration
 from alexandrite.gateway.span_reading import Hop, SpanError
 
 __all__ = ["Step", "decide"]

@@ -45,6 +45,8 @@ def render_text(notification: Notification) -> str:
     enrichment = notification.enrichment or {}
     if enrichment.get("order_id"):
         lines.append(f"order: {enrichment['order_id']}")
+        if enrichment.get("verdict"):
+            lines.append(f"verdict: {enrichment['verdict']}")
         others = [i for i in enrichment.get("order_ids", []) if i != enrichment["order_id"]]
         if others:
             lines.append(f"also in {enrichment.get('order_status')}: {', '.join(others)}")

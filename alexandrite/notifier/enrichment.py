@@ -1,9 +1,10 @@
 """What the notifier adds to an alert before delivering it.
 
 For ``OrderStuck`` it asks the Shop which orders are in the alert's status, longest first, and
-adds the oldest order's id, the ids of up to N orders in that status with how long each has
-waited, and links: the Zipkin search by ``order.id`` and the gateway's journey page. A resolved
-notice carries what its firing notice found (the order has moved on by then).
+adds the oldest order's id and the console's one-sentence verdict on it, the ids of up to N
+orders in that status with how long each has waited, and links: the Zipkin search by
+``order.id`` and the gateway's journey page. A resolved notice carries what its firing notice
+found (the order has moved on by then).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from alexandrite.common.http_client import ServiceClient
+from alexandrite.common.readable import duration
 
 __all__ = ["Enricher", "OrderLookup", "order_links"]
 
@@ -50,6 +52,14 @@ def order_links(order_id: str, zipkin_url: str, gateway_url: str) -> dict[str, s
         "zipkin": f"{zipkin_url}?annotationQuery={quote(f'order.id={order_id}', safe='')}",
         "journey": f"{gateway_url.rstrip('/')}/orders/{order_id}",
     }
+
+
+def _verdict(status: str, age_s: float, limit_s: float | None) -> str:
+    """The support console's sentence for the oldest order, as far as the Shop can tell; the
+    journey adds where it waits (the queue and its consumers, or the MES job)."""
+    limit = f", limit {duration(limit_s)}" if limit_s is not None else ""
+    stalled = ": STALLED" if limit_s is None or age_s >= limit_s else ""
+    return f"Waiting {duration(age_s)} in `{status}`{limit}{stalled}; the journey shows where"
 
 
 class Enricher:
@@ -99,6 +109,7 @@ class Enricher:
         return {
             "order_status": status,
             "order_id": oldest_id,
+            "verdict": _verdict(status, oldest_age, limit),
             "order_age_seconds": round(oldest_age, 1),
             "order_ids": [order_id for _, order_id in waiting],
             "orders": [

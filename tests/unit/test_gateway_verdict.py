@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from alexandrite.common.readable import duration, moment
 from alexandrite.common.status_limits import StatusLimit, order_stuck_limits
 from alexandrite.gateway.journey import steps_of, summarise_traces
 from alexandrite.gateway.order_lists import rows_for
-from alexandrite.gateway.readable import duration, moment
 from alexandrite.gateway.span_reading import business_spans, message_hops, span_errors
 from alexandrite.gateway.timeline_svg import Axis
 from alexandrite.gateway.verdict import decide

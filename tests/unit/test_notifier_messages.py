@@ -31,6 +31,7 @@ def test_an_order_alert_reads_with_its_order_links_and_runbook() -> None:
             "order_id": ORDER,
             "order_status": "approved",
             "order_ids": [ORDER, "other"],
+            "verdict": "Waiting 31 s in `approved`, limit 30 s: STALLED; the journey shows where",
             "links": order_links(ORDER, "http://127.0.0.1:9411/zipkin/", "https://127.0.0.1:8443"),
         },
     )
@@ -38,6 +39,7 @@ def test_an_order_alert_reads_with_its_order_links_and_runbook() -> None:
         "[FIRING] OrderStuck (page) shop",
         "shop: an order has been in status approved for 31s",
         f"order: {ORDER}",
+        "verdict: Waiting 31 s in `approved`, limit 30 s: STALLED; the journey shows where",
         "also in approved: other",
         f"zipkin: http://127.0.0.1:9411/zipkin/?annotationQuery=order.id%3D{ORDER}",
         f"journey: https://127.0.0.1:8443/orders/{ORDER}",
