@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from alexandrite.common.metrics import ServiceMetrics
 from alexandrite.common.service import ServiceRuntime, create_service_app
+from alexandrite.common.service_part import built_part, install_part
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.files.client import FilesClient
 from alexandrite.mes import store
@@ -68,10 +69,12 @@ def create_app(
         sweeper.start()
         if fleet is not None:
             fleet.start()
-        app.state.mes = MesRuntime(handlers=handlers, files=files, sweeper=sweeper, fleet=fleet)
+        install_part(app, MesRuntime(handlers=handlers, files=files, sweeper=sweeper, fleet=fleet))
 
     async def on_shutdown(runtime: ServiceRuntime) -> None:
-        mes: MesRuntime = app.state.mes
+        mes = built_part(app, MesRuntime)
+        if mes is None:
+            return  # start-up failed before building it: nothing of ours runs
         await mes.sweeper.stop()
         if mes.fleet is not None and await mes.fleet.stop():
             await _let_relay_publish(runtime)
