@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 ORDERS ?= 20
 
-.PHONY: setup up demo down status test test-unit lint diagrams clean bench
+.PHONY: setup up demo down status test test-unit test-distributed test-store-e2e lint diagrams clean bench
 
 setup: $(VENV)/.installed
 
@@ -40,7 +40,27 @@ test: setup lint
 	$(BIN)/alexandrite up
 	# helm from Go modules (cached outside git) for the chart's offline checks in tests/unit.
 	$(BIN)/python -m alexandrite.ops.helm_build
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not cluster"
+	$(MAKE) test-cluster
+
+# The 3-node RabbitMQ cluster under the order flow (tests/cluster, about 2 minutes): started
+# for the run and stopped after it (alexandrite.ops.rabbitmq_cluster).
+test-cluster: setup
+	$(BIN)/pytest -m cluster tests/cluster
+	$(MAKE) test-store-e2e
+
+# The distributed trace store and the Collector tiers alone (tests/stores, about 5 min: their
+# own OpenSearch, Zipkin and Collectors, hosts as network namespaces; root), then the journey.
+test-distributed: setup
+	$(BIN)/pytest -m stores tests/stores
+	$(MAKE) test-store-e2e
+
+# The order journey end to end with the stack on OpenSearch (`up --store opensearch`), then
+# the stack back on MariaDB, whatever the outcome.
+test-store-e2e: setup
+	$(BIN)/alexandrite up --store opensearch
+	$(BIN)/pytest tests/e2e/test_order_journey_in_zipkin.py; status=$$?; \
+	  $(BIN)/alexandrite up; exit $$status
 
 diagrams:
 	docs/architecture/render.sh

@@ -23,7 +23,12 @@ from typing import Any, NoReturn
 from bench.flow import FlowConfig, run_flow
 from bench.journey import JourneyConfig, run_journey
 from bench.overhead import OverheadConfig, run_overhead
-from bench.pipeline import GENERATOR, ensure_telemetrygen, measure_capacity
+from bench.pipeline import (
+    GENERATOR,
+    capacity_on_opensearch,
+    ensure_telemetrygen,
+    measure_capacity,
+)
 from bench.platform import bench_amqp_url, fresh_databases, running_pipeline
 from bench.report import machine, markdown, write_results
 from bench.visibility import run_visibility
@@ -109,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault("pipeline", {"generator": GENERATOR, "runs": []})
                 results["pipeline"]["runs"] += runs
     results |= _journey(quick, say) if "journey" in wanted else {}
+    if "pipeline" in wanted:
+        # The distributed store, same offered rate and window as MariaDB: side by side.
+        results.setdefault("pipeline", {"generator": GENERATOR, "runs": []})["runs"] += (
+            capacity_on_opensearch(quick, say)
+        )
     results["seconds"] = round(time.monotonic() - started, 1)
     written = write_results(results, args.out, stamp.strftime("%Y-%m-%dT%H%M%SZ"))
     print(markdown(results))

@@ -21,6 +21,7 @@ import math
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,9 @@ import psutil
 
 from alexandrite.ops.collector_build import _go_environment, _go_executable
 from alexandrite.ops.paths import Paths
-from bench.platform import Pipeline, bench_dir, prometheus_values
+from bench.platform import Pipeline, bench_dir, prometheus_values, running_pipeline
 
-__all__ = ["GENERATOR", "ensure_telemetrygen", "measure_capacity"]
+__all__ = ["GENERATOR", "capacity_on_opensearch", "ensure_telemetrygen", "measure_capacity"]
 
 TELEMETRYGEN_VERSION = "v0.161.0"
 TELEMETRYGEN_MODULE = "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen"
@@ -186,6 +187,13 @@ def measure_capacity(
         run["storage"] = pipeline.storage
         runs.append(run)
     return runs
+
+
+def capacity_on_opensearch(quick: bool, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The MariaDB round (10,000 spans/s offered) on Zipkin's distributed store, OpenSearch."""
+    with running_pipeline("elasticsearch", tag="-bench-opensearch") as pipeline:
+        say("2. pipeline capacity, Zipkin on OpenSearch")
+        return measure_capacity(pipeline, (10_000,), 2.0 if quick else 3.0, drain_s=40.0)
 
 
 GENERATOR = (

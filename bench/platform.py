@@ -29,6 +29,11 @@ from alexandrite.ops.collector import (
     collector_program,
     ensure_collector_binary,
 )
+from alexandrite.ops.opensearch import (
+    OpenSearchNode,
+    ensure_opensearch_installed,
+    opensearch_program,
+)
 from alexandrite.ops.paths import REPO_ROOT, Paths
 from alexandrite.ops.program import Program
 from alexandrite.ops.scratch_database import fresh_database
@@ -110,10 +115,13 @@ class Pipeline:
     zipkin: BenchProcess
     settings: CollectorSettings
     zipkin_port: int
-    storage: Literal["mysql", "mem"]
+    storage: Literal["mysql", "mem", "elasticsearch"]
     db: ZipkinDatabase | None
     ca_file: Path
     token_file: Path
+    # The OpenSearch node of the `elasticsearch` storage, and its process.
+    opensearch: OpenSearchNode | None = None
+    opensearch_process: BenchProcess | None = None
 
     @property
     def otlp_endpoint(self) -> str:
@@ -149,9 +157,23 @@ class Pipeline:
         return httpx.get(f"{self.zipkin_url}/prometheus", timeout=10.0).text
 
     def stored_spans(self) -> int:
-        """Spans in Zipkin's storage: rows for MariaDB; accepted minus dropped for memory."""
+        """Spans in Zipkin's storage: rows for MariaDB, span documents (searchable, i.e. after
+        OpenSearch's 1 s refresh) for OpenSearch; accepted minus dropped for memory."""
         if self.db is not None:
             return int(self.db.query("SELECT COUNT(*) FROM zipkin_spans;")[0][0])
+        if self.opensearch is not None:
+            # A day's index that Zipkin just created answers 503 until its shard is started.
+            for _ in range(40):
+                response = httpx.get(
+                    f"{self.opensearch.url}/zipkin-span-*/_count",
+                    params={"allow_no_indices": "true"},
+                    timeout=10.0,
+                )
+                if response.status_code != 503:
+                    break
+                time.sleep(0.25)
+            response.raise_for_status()
+            return int(response.json()["count"])
         text = self.zipkin_metrics()
         return int(
             prometheus_values(text, "zipkin_collector_spans_total")
@@ -159,13 +181,18 @@ class Pipeline:
         )
 
     def clear(self) -> None:
+        if self.opensearch is not None:
+            httpx.delete(
+                f"{self.opensearch.url}/zipkin*", params={"expand_wildcards": "all"}, timeout=60
+            )
         if self.db is not None:
             self.db.query(
                 "TRUNCATE zipkin_spans; TRUNCATE zipkin_annotations; TRUNCATE zipkin_dependencies;"
             )
 
     def resources(self) -> list[BenchProcess]:
-        return [self.collector, self.zipkin]
+        store = [self.opensearch_process] if self.opensearch_process is not None else []
+        return [self.collector, self.zipkin, *store]
 
 
 def _zipkin_database(paths: Paths) -> ZipkinDatabase:
@@ -179,7 +206,7 @@ def _zipkin_database(paths: Paths) -> ZipkinDatabase:
 
 @contextmanager
 def running_pipeline(
-    storage: Literal["mysql", "mem"],
+    storage: Literal["mysql", "mem", "elasticsearch"],
     *,
     sampling_percentage: float = 100.0,
     mem_max_spans: int = 1_000_000,
@@ -195,8 +222,21 @@ def running_pipeline(
         raise RuntimeError("TLS material or the OTLP token is missing: run `alexandrite up` first")
     log_dir = bench_dir() / "logs"
     db = _zipkin_database(paths) if storage == "mysql" else None
+    node = opensearch = None
+    if storage == "elasticsearch":
+        # A node of the benchmark's own (its own ports and data), like its Collector and Zipkin.
+        node = OpenSearchNode(name="bench", http_port=free_port(), transport_port=free_port())
+        ensure_opensearch_installed(paths, node)
+        opensearch = BenchProcess(opensearch_program(node), log_dir)
     zipkin_port = free_port()
-    program = zipkin_program(paths, storage, port=zipkin_port, db=db, jar=ensure_zipkin_jar(paths))
+    program = zipkin_program(
+        paths,
+        storage,
+        port=zipkin_port,
+        db=db,
+        jar=ensure_zipkin_jar(paths),
+        opensearch_url=node.url if node else "http://127.0.0.1:9200",
+    )
     command = [
         f"-Xmx{zipkin_heap}" if part.startswith("-Xmx") else part for part in program.command
     ]
@@ -242,8 +282,13 @@ def running_pipeline(
         db=db,
         ca_file=tls.ca_cert,
         token_file=token_file,
+        opensearch=node,
+        opensearch_process=opensearch,
     )
     try:
+        if opensearch is not None:
+            opensearch.start()
+            opensearch.wait_ready()
         pipeline.clear()
         zipkin.start()
         collector.start()
@@ -253,6 +298,8 @@ def running_pipeline(
     finally:
         collector.stop()
         zipkin.stop()
+        if opensearch is not None:
+            opensearch.stop()
 
 
 def service_process(
