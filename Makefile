@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 ORDERS ?= 20
 
-.PHONY: setup up demo down status test test-unit test-distributed test-store-e2e lint diagrams clean bench
+.PHONY: setup up demo down status test test-unit test-cluster test-distributed test-store-e2e lint diagrams clean bench
 
 setup: $(VENV)/.installed
 
@@ -42,12 +42,12 @@ test: setup lint
 	$(BIN)/python -m alexandrite.ops.helm_build
 	$(BIN)/pytest -m "not cluster"
 	$(MAKE) test-cluster
+	$(MAKE) test-store-e2e
 
 # The 3-node RabbitMQ cluster under the order flow (tests/cluster, about 2 minutes): started
 # for the run and stopped after it (alexandrite.ops.rabbitmq_cluster).
 test-cluster: setup
 	$(BIN)/pytest -m cluster tests/cluster
-	$(MAKE) test-store-e2e
 
 # The distributed trace store and the Collector tiers alone (tests/stores, about 5 min: their
 # own OpenSearch, Zipkin and Collectors, hosts as network namespaces; root), then the journey.
