@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from alexandrite import __version__
+from alexandrite.common.body_limit import install_body_limit
 from alexandrite.common.db import Database
 from alexandrite.common.fault_watch import ConsumerPauseWatch
 from alexandrite.common.faults import Faults
@@ -58,8 +59,7 @@ class ServiceRuntime:
     consumer: EventConsumer | None = None
     faults: Faults = field(default_factory=lambda: Faults(None))
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
-    # Service-specific objects (HTTP clients, stores, simulators) built by its startup hook.
-    extras: dict[str, Any] = field(default_factory=dict)
+    # A service's own objects (handlers, clients, workers) are typed, in common.service_part.
 
 
 def get_runtime(request: Request) -> ServiceRuntime:
@@ -84,9 +84,11 @@ def create_service_app(
     telemetry_settings: TelemetrySettings | None = None,
     metrics: ServiceMetrics | None = None,
     faults: Faults | None = None,
+    streamed_body_paths: Collection[str] = (),
 ) -> FastAPI:
     """``metrics`` and ``faults``: pass them when the service's own objects need them before
-    start-up (its metrics on the same registry, its handlers obeying the faults)."""
+    start-up (its metrics on the same registry, its handlers obeying the faults).
+    ``streamed_body_paths``: routes that bound their own streamed bodies (not ``BodyLimit``)."""
     configure_logging(settings.service_name, settings.log_level)
     telemetry = Telemetry.setup(settings.service_name, telemetry_settings or TelemetrySettings())
     metrics = metrics if metrics is not None else ServiceMetrics()
@@ -134,7 +136,7 @@ def create_service_app(
         if queue is not None:
             runtime.consumer = EventConsumer(
                 broker,
-                queue,
+                replace(queue, queue_type=settings.queue_type),
                 handlers or {},
                 units_of_work,
                 max_attempts=settings.consumer_max_attempts,
@@ -171,13 +173,21 @@ def create_service_app(
         docs_url="/docs",
         openapi_url="/openapi.json",
     )
-    install_error_handlers(app)
-    _install_probes(app, settings.service_name)
-    install_metrics_route(app, metrics)
+    _install_common_routes(app, settings.service_name, metrics, streamed_body_paths)
     for router in routers:
         app.include_router(router, prefix="/api/v1")
     telemetry.instrument_app(app)
     return app
+
+
+def _install_common_routes(
+    app: FastAPI, service_name: str, metrics: ServiceMetrics, streamed_body_paths: Collection[str]
+) -> None:
+    """What every service answers the same way: errors, body limit, probes, ``/metrics``."""
+    install_error_handlers(app)
+    install_body_limit(app, streamed_body_paths)
+    _install_probes(app, service_name)
+    install_metrics_route(app, metrics)
 
 
 def _install_probes(app: FastAPI, service_name: str) -> None:

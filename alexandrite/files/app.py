@@ -6,11 +6,13 @@ from fastapi import FastAPI
 
 from alexandrite.common.metrics import ServiceMetrics
 from alexandrite.common.service import ServiceRuntime, create_service_app
+from alexandrite.common.service_part import built_part, install_part
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.files.analysis_pool import AnalysisPool
 from alexandrite.files.handlers import FilesHandlers
 from alexandrite.files.metrics import FilesMetrics
 from alexandrite.files.routes import router
+from alexandrite.files.runtime import FilesRuntime
 from alexandrite.files.settings import Settings
 from alexandrite.files.storage import LocalDiskStore
 from alexandrite.files.store import tables
@@ -32,9 +34,8 @@ def create_app(
             settings.mesh_limits(),
             settings.pool_bounds(),
         )
-        runtime.extras["analysis_pool"] = pool
         await pool.start()
-        runtime.extras["handlers"] = FilesHandlers(
+        handlers = FilesHandlers(
             runtime.units_of_work,
             LocalDiskStore(settings.storage_dir),
             pool,
@@ -42,14 +43,15 @@ def create_app(
             files_metrics,
             runtime.faults,
         )
+        install_part(app, FilesRuntime(handlers=handlers, analysis_pool=pool))
 
     async def on_shutdown(runtime: ServiceRuntime) -> None:
-        pool: AnalysisPool | None = runtime.extras.get("analysis_pool")
-        if pool is not None:
-            await pool.close()
+        files = built_part(app, FilesRuntime)
+        if files is not None:
+            await files.analysis_pool.close()
 
     # No queue: the service neither publishes nor consumes events yet.
-    return create_service_app(
+    app = create_service_app(
         settings=settings,
         title="Alexandrite 3D file storage",
         description="Stores 3D models (STL, OBJ, 3MF), checks and measures them, serves them.",
@@ -60,4 +62,7 @@ def create_app(
         on_shutdown=on_shutdown,
         telemetry_settings=telemetry_settings,
         metrics=metrics,
+        # The upload streams its multipart body under max_upload_bytes (upload_form.py).
+        streamed_body_paths={"/api/v1/models"},
     )
+    return app

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from alexandrite.common.validation import PlainText
 from alexandrite.mes.domain import JobStatus
@@ -23,10 +23,11 @@ class ApprovedOrder(BaseModel):
     price: Decimal | None = None
     currency: str | None = None
     material: str = Field(min_length=1, max_length=20)
-    quantity: int = Field(ge=1)
+    # Strict, like the Shop's OrderCreate: a quantity of "1" or true is refused, not coerced.
+    quantity: StrictInt = Field(ge=1)
     model_id: uuid.UUID
     model_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    volume_cm3: float | None = None
+    volume_cm3: StrictFloat | None = None
 
 
 class StartRequest(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 __all__ = ["AlertPayload", "NotificationView", "WebhookAccepted", "WebhookPayload"]
 
@@ -37,7 +37,7 @@ class WebhookPayload(BaseModel):
 
     version: str
     group_key: str = Field(default="", alias="groupKey")
-    truncated_alerts: int = Field(default=0, alias="truncatedAlerts")
+    truncated_alerts: StrictInt = Field(default=0, alias="truncatedAlerts")
     status: str
     receiver: str = ""
     group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")

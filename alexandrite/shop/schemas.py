@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt
 
 from alexandrite.common.validation import PlainText
 
@@ -34,7 +34,8 @@ class OrderCreate(BaseModel):
 
     customer: Customer
     material: PlainText = Field(min_length=1, max_length=20, examples=["PLA"])
-    quantity: int = Field(ge=1, le=1000)
+    # Strict: "1" or true is a client bug to report, not a quantity to guess (422).
+    quantity: StrictInt = Field(ge=1, le=1000)
     notes: PlainText | None = Field(default=None, max_length=2000)
 
 
