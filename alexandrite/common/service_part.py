@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from fastapi import FastAPI, Request
 
-__all__ = ["install_part", "part_dependency", "service_part"]
+__all__ = ["built_part", "install_part", "part_dependency", "service_part"]
 
 T = TypeVar("T")
 
@@ -22,10 +22,17 @@ def install_part(app: FastAPI, part: object) -> None:
     app.state.service_part = part
 
 
+def built_part(app: FastAPI, kind: type[T]) -> T | None:
+    """The service's objects as ``kind``, or None when start-up did not get to build them
+    (a shutdown after a failed start closes only what exists)."""
+    part = getattr(app.state, "service_part", None)
+    return part if isinstance(part, kind) else None
+
+
 def service_part(app: FastAPI, kind: type[T]) -> T:
     """The service's objects as ``kind``; an error before start-up has built them."""
-    part = getattr(app.state, "service_part", None)
-    if not isinstance(part, kind):
+    part = built_part(app, kind)
+    if part is None:
         raise RuntimeError(f"{kind.__name__} is not built yet: the service has not started")
     return part
 

@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import FileResponse
 from starlette.requests import ClientDisconnect
 
 from alexandrite.common.errors import InvalidInput
-from alexandrite.common.service import RuntimeDep
-from alexandrite.files.handlers import FilesHandlers
+from alexandrite.files.runtime import HandlersDep
 from alexandrite.files.schemas import ModelView
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["models"])
 
-
-def _handlers(runtime: RuntimeDep) -> FilesHandlers:
-    handlers: FilesHandlers = runtime.extras["handlers"]
-    return handlers
-
-
-Handlers = Annotated[FilesHandlers, Depends(_handlers)]
 
 # The body is parsed by hand (streamed), so FastAPI cannot describe it: say it in the OpenAPI.
 _MULTIPART_FILE = {
@@ -61,7 +52,7 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
     summary="Upload a 3D model (STL, OBJ or 3MF): stored, checked and measured",
     responses={400: {}, 413: {}, 422: {}, 503: {}},
 )
-async def upload_model(request: Request, handlers: Handlers) -> ModelView:
+async def upload_model(request: Request, handlers: HandlersDep) -> ModelView:
     model = await handlers.upload(
         _body(request),
         request.headers.get("content-type"),
@@ -71,7 +62,7 @@ async def upload_model(request: Request, handlers: Handlers) -> ModelView:
 
 
 @router.get("/models/{model_id}", response_model=ModelView, responses={404: {}})
-async def get_model(model_id: uuid.UUID, handlers: Handlers) -> ModelView:
+async def get_model(model_id: uuid.UUID, handlers: HandlersDep) -> ModelView:
     return ModelView.of(await handlers.get(model_id))
 
 
@@ -81,7 +72,7 @@ async def get_model(model_id: uuid.UUID, handlers: Handlers) -> ModelView:
     summary="The model's file, with its sha256 as ETag",
     responses={404: {}},
 )
-async def get_model_content(model_id: uuid.UUID, handlers: Handlers) -> FileResponse:
+async def get_model_content(model_id: uuid.UUID, handlers: HandlersDep) -> FileResponse:
     content = await handlers.content(model_id)
     return FileResponse(
         content.path,

@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from alexandrite.common.service import ServiceRuntime, create_service_app
+from alexandrite.common.service_part import built_part, install_part
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.notifier.channels import WebhookChannel, build_channels
 from alexandrite.notifier.delivery_worker import DeliveryWorker
 from alexandrite.notifier.enrichment import Enricher, OrderLookup
 from alexandrite.notifier.handlers import NotifierHandlers
 from alexandrite.notifier.routes import router
+from alexandrite.notifier.runtime import NotifierRuntime
 from alexandrite.notifier.settings import Settings
 from alexandrite.notifier.store import tables
 
@@ -29,20 +31,20 @@ def create_app(
 
     async def on_startup(runtime: ServiceRuntime) -> None:
         worker = DeliveryWorker(runtime.database.sessions, channels, enricher, settings)
-        runtime.extras["worker"] = worker
-        runtime.extras["handlers"] = NotifierHandlers(
-            runtime.units_of_work, list(channels), on_received=worker.wake
-        )
+        handlers = NotifierHandlers(runtime.units_of_work, list(channels), on_received=worker.wake)
+        install_part(app, NotifierRuntime(handlers=handlers, worker=worker))
         worker.start()
 
     async def on_shutdown(runtime: ServiceRuntime) -> None:
-        await runtime.extras["worker"].stop()
+        notifier = built_part(app, NotifierRuntime)
+        if notifier is not None:
+            await notifier.worker.stop()
         await orders.close()
         for channel in channels.values():
             if isinstance(channel, WebhookChannel):
                 await channel.close()
 
-    return create_service_app(
+    app = create_service_app(
         settings=settings,
         title="Alexandrite notifier",
         description=(
@@ -56,3 +58,4 @@ def create_app(
         on_shutdown=on_shutdown,
         telemetry_settings=telemetry_settings,
     )
+    return app

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from alexandrite.common.errors import InvalidInput
-from alexandrite.common.service import RuntimeDep
-from alexandrite.notifier.handlers import NotifierHandlers
+from alexandrite.notifier.runtime import HandlersDep
 from alexandrite.notifier.schemas import NotificationView, WebhookAccepted, WebhookPayload
 
 __all__ = ["router"]
@@ -16,20 +15,12 @@ __all__ = ["router"]
 router = APIRouter(tags=["notifications"])
 
 
-def _handlers(runtime: RuntimeDep) -> NotifierHandlers:
-    handlers: NotifierHandlers = runtime.extras["handlers"]
-    return handlers
-
-
-Handlers = Annotated[NotifierHandlers, Depends(_handlers)]
-
-
 @router.post(
     "/alertmanager",
     response_model=WebhookAccepted,
     summary="Alertmanager's webhook (payload version 4): stored at once, delivered later",
 )
-async def alertmanager_webhook(payload: WebhookPayload, handlers: Handlers) -> WebhookAccepted:
+async def alertmanager_webhook(payload: WebhookPayload, handlers: HandlersDep) -> WebhookAccepted:
     if payload.version != "4":
         raise InvalidInput(f"unsupported Alertmanager payload version {payload.version!r}")
     return await handlers.receive(payload)
@@ -37,7 +28,7 @@ async def alertmanager_webhook(payload: WebhookPayload, handlers: Handlers) -> W
 
 @router.get("/notifications", response_model=list[NotificationView])
 async def list_notifications(
-    handlers: Handlers,
+    handlers: HandlersDep,
     status: Annotated[Literal["firing", "resolved"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[NotificationView]:

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from alexandrite.common.metrics import ServiceMetrics
 from alexandrite.common.service import ServiceRuntime, create_service_app
-from alexandrite.common.service_part import install_part, service_part
+from alexandrite.common.service_part import built_part, install_part
 from alexandrite.files.client import FilesClient
 from alexandrite.shop import events
 from alexandrite.shop.consumers import event_handlers
@@ -33,7 +33,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.add(order_status_collector(runtime.database.sessions))
 
     async def on_shutdown(runtime: ServiceRuntime) -> None:
-        await service_part(app, ShopRuntime).files.close()
+        shop = built_part(app, ShopRuntime)
+        if shop is not None:
+            await shop.files.close()
 
     app = create_service_app(
         settings=settings,
