@@ -35,6 +35,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import Link, StatusCode
 
+from alexandrite.common import contracts
 from alexandrite.common.errors import (
     AppError,
     Conflict,
@@ -54,12 +55,6 @@ from alexandrite.mes.domain import (
     check_transition,
     is_terminal,
     lease_expired,
-)
-from alexandrite.mes.events import (
-    PRODUCTION_COMPLETED,
-    PRODUCTION_FAILED,
-    PRODUCTION_QUEUED,
-    PRODUCTION_STARTED,
 )
 from alexandrite.mes.metrics import MesMetrics
 from alexandrite.mes.retry import RetryPolicy, retry_through_outage
@@ -133,12 +128,6 @@ def _queued_trace_links(trace_headers: dict[str, str]) -> list[Link]:
     return [Link(context)] if context.is_valid else []
 
 
-def _event_data(job: Job, **extra: str | None) -> dict[str, str]:
-    data = {"order_id": str(job.order_id), "job_id": str(job.id)}
-    data.update({key: value for key, value in extra.items() if value is not None})
-    return data
-
-
 def _joined(uow: UnitOfWork | MesUnitOfWork) -> MesUnitOfWork:
     return SqlMesUnitOfWork.joining(uow) if isinstance(uow, UnitOfWork) else uow
 
@@ -177,13 +166,15 @@ async def _fail(uow: MesUnitOfWork, job: Job, reason: str) -> None:
         await _free_printer(uow, job)
         record_status_change(old.value, JobStatus.FAILED.value)
         await uow.publish(
-            PRODUCTION_FAILED,
-            _event_data(job, reason=reason, printer=job.printer),
-            order_id=job.order_id,
+            contracts.ProductionFailed(
+                order_id=job.order_id, job_id=job.id, printer=job.printer, reason=reason
+            )
         )
 
 
-async def queue_job(uow: UnitOfWork | MesUnitOfWork, order: ApprovedOrder) -> uuid.UUID | None:
+async def queue_job(
+    uow: UnitOfWork | MesUnitOfWork, order: ApprovedOrder | contracts.OrderApproved
+) -> uuid.UUID | None:
     """Create the job of an approved order (once) and announce it; None if already cancelled."""
     work = _joined(uow)
     with (
@@ -214,11 +205,7 @@ async def queue_job(uow: UnitOfWork | MesUnitOfWork, order: ApprovedOrder) -> uu
             return existing.id if existing is not None else None
         span.set_attribute("job.id", str(job.id))
         record_status_change("approved", JobStatus.QUEUED.value)
-        await work.publish(
-            PRODUCTION_QUEUED,
-            {"order_id": str(order.order_id), "job_id": str(job.id)},
-            order_id=order.order_id,
-        )
+        await work.publish(contracts.ProductionQueued(order_id=order.order_id, job_id=job.id))
         return job.id
 
 
@@ -399,7 +386,9 @@ class MesHandlers:
                 printer.lease_expires_at = self._clock() + self._lease if keep_lease else None
                 record_status_change(JobStatus.QUEUED.value, JobStatus.IN_PRODUCTION.value)
                 await uow.publish(
-                    PRODUCTION_STARTED, _event_data(job, printer=r.printer), order_id=job.order_id
+                    contracts.ProductionStarted(
+                        order_id=job.order_id, job_id=job.id, printer=r.printer
+                    )
                 )
                 await uow.commit()
                 return job
@@ -541,9 +530,9 @@ class MesHandlers:
                     await _free_printer(uow, job)
                     record_status_change(JobStatus.IN_PRODUCTION.value, JobStatus.COMPLETED.value)
                     await uow.publish(
-                        PRODUCTION_COMPLETED,
-                        _event_data(job, printer=job.printer),
-                        order_id=job.order_id,
+                        contracts.ProductionCompleted(
+                            order_id=job.order_id, job_id=job.id, printer=job.printer
+                        )
                     )
                     await uow.commit()
                 return JobView.model_validate(job)

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from alexandrite.common.contracts import EventPayload
 from alexandrite.common.errors import InvalidInput, NotFound
 from alexandrite.common.messaging.tables import messaging_tables
 from alexandrite.common.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -281,9 +282,9 @@ class MesUnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    async def publish(
-        self, routing_key: str, data: dict[str, Any], order_id: uuid.UUID | None = None
-    ) -> object: ...
+    async def publish(self, payload: EventPayload) -> object:
+        """Write the event to the outbox in this transaction (alexandrite.common.contracts)."""
+        ...
 
     async def commit(self) -> None: ...
 
@@ -318,10 +319,8 @@ class SqlMesUnitOfWork:
         if not self._already_open:
             await self._inner.__aexit__(exc_type, exc, tb)
 
-    async def publish(
-        self, routing_key: str, data: dict[str, Any], order_id: uuid.UUID | None = None
-    ) -> object:
-        return await self._inner.publish(routing_key, data, order_id=order_id)
+    async def publish(self, payload: EventPayload) -> object:
+        return await self._inner.publish(payload)
 
     async def commit(self) -> None:
         await self._inner.commit()

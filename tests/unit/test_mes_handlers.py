@@ -8,11 +8,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from alexandrite.common.contracts import EventPayload, ProductionFailed
 from alexandrite.common.errors import (
     Conflict,
     DependencyFailed,
@@ -132,10 +132,8 @@ class FakeUnitOfWork:
     ) -> None:
         self._world.open_units -= 1
 
-    async def publish(
-        self, routing_key: str, data: dict[str, Any], order_id: uuid.UUID | None = None
-    ) -> object:
-        self._world.pending.append((routing_key, data))
+    async def publish(self, payload: EventPayload) -> object:
+        self._world.pending.append(payload)
         return None
 
     async def commit(self) -> None:
@@ -155,8 +153,8 @@ class World:
         self.open_units = 0
         self.outages = 0
         self.commits = 0
-        self.pending: list[tuple[str, dict[str, Any]]] = []
-        self.published: list[tuple[str, dict[str, Any]]] = []
+        self.pending: list[EventPayload] = []
+        self.published: list[EventPayload] = []
 
     def __call__(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self)
@@ -185,8 +183,8 @@ class World:
         held.status, held.current_job_id, held.lease_expires_at = "busy", job.id, lease
         return job
 
-    def events(self, routing_key: str) -> list[dict[str, Any]]:
-        return [data for key, data in self.published if key == routing_key]
+    def events(self, routing_key: str) -> list[EventPayload]:
+        return [payload for payload in self.published if payload.routing_key == routing_key]
 
 
 class FakeFiles:
@@ -232,7 +230,8 @@ async def test_starting_a_job_checks_its_model_with_no_transaction_open() -> Non
     assert (printer.status, printer.current_job_id) == ("busy", job.id)
     # Started through the API: the printer is driven from outside, no lease to run out.
     assert printer.lease_expires_at is None
-    assert world.events("production.started")[0]["printer"] == "printer-2"
+    (started,) = world.events("production.started")
+    assert started.data() == {"job_id": str(job.id), "printer": "printer-2"}
 
 
 async def test_a_corrupt_model_fails_the_job_and_gives_the_printer_back() -> None:
@@ -249,7 +248,8 @@ async def test_a_corrupt_model_fails_the_job_and_gives_the_printer_back() -> Non
         p.status == "idle" and p.current_job_id is None for p in world.jobs.printers.values()
     )
     (failed,) = world.events("production.failed")
-    assert "printer" not in failed and "sha256" in failed["reason"]
+    assert isinstance(failed, ProductionFailed)
+    assert failed.printer is None and "sha256" in failed.reason
 
 
 async def test_an_unreachable_file_storage_keeps_the_job_queued_and_the_printer_idle() -> None:
@@ -290,12 +290,9 @@ async def test_the_sweep_fails_a_print_whose_process_died_and_frees_its_printer(
     assert (dead.status, dead.reason) == ("failed", RESTARTED_MID_PRINT)
     assert world.jobs.printers["printer-1"].status == "idle"
     assert world.events("production.failed") == [
-        {
-            "order_id": str(dead.order_id),
-            "job_id": str(dead.id),
-            "reason": RESTARTED_MID_PRINT,
-            "printer": "printer-1",
-        }
+        ProductionFailed(
+            order_id=dead.order_id, job_id=dead.id, reason=RESTARTED_MID_PRINT, printer="printer-1"
+        )
     ]
     # A live lease and a printer driven from outside are none of the sweep's business.
     assert alive.status == external.status == "in_production"
