@@ -31,6 +31,7 @@ class Order:
     id: str
     status: str
     trace_id: str
+    step_trace_ids: tuple[str, ...] = ()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -43,7 +44,10 @@ async def order() -> Order:
             client, order_id, lambda found: named(found, "order.lifecycle"),
             "the order's lifecycle in Zipkin", timeout=60,
         )
-    return Order(id=order_id, status=finished["status"], trace_id=spans[0]["traceId"])
+    lifecycle = spans[0]
+    steps = tuple(str(lifecycle.get("tags", {}).get("order.step_trace_ids", "")).split(","))
+    return Order(id=order_id, status=finished["status"], trace_id=lifecycle["traceId"],
+                 step_trace_ids=tuple(step for step in steps if step))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -175,7 +179,8 @@ async def test_the_journey_gathers_the_orders_history_and_traces(
     assert all(step["duration_s"] >= 0 for step in journey["steps"])
     assert {"shop-api", "crm-api", "file-storage"} <= set(journey["services"])
     assert journey["span_count"] >= len(journey["traces"]) > 1
-    assert order.trace_id in {trace["trace_id"] for trace in journey["traces"]}
+    # The journey fetches the traces of the order's steps by id (the lifecycle span names them).
+    assert order.step_trace_ids and set(order.step_trace_ids) <= set(journey["trace_ids"])
     assert all(t["zipkin_url"] == f"/zipkin/traces/{t['trace_id']}" for t in journey["traces"])
     if order.status == "failed":
         assert journey["error_count"] > 0
