@@ -30,6 +30,7 @@ from bench.pipeline import (
     measure_capacity,
 )
 from bench.platform import bench_amqp_url, fresh_databases, running_pipeline
+from bench.profile import Profiler
 from bench.report import machine, markdown, write_results
 from bench.visibility import run_visibility
 
@@ -53,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short rounds (development)")
     parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated of {ALL}")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy flame graphs of the services under load (bench/results/*-profile-*.svg)",
+    )
     args = parser.parse_args(argv)
     wanted = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = wanted - set(ALL)
@@ -67,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         "quick": quick,
         "machine": machine(),
     }
+
+    profiler = Profiler(args.out, stamp.strftime("%Y-%m-%dT%H%M%SZ")) if args.profile else None
 
     def say(message: str) -> None:
         print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
@@ -83,12 +91,14 @@ def main(argv: list[str] | None = None) -> int:
                     databases,
                     bench_amqp_url(),
                     OverheadConfig(pairs=2, round_s=2.0) if quick else OverheadConfig(),
+                    profiler=profiler,
                 )
             if "flow" in wanted:
                 say("4-5. whole flow and resources per 1,000 orders")
                 results["flow"] = run_flow(
                     pipeline,
                     FlowConfig(pairs=1, orders=60) if quick else FlowConfig(),
+                    profiler=profiler,
                 )
             if "pipeline" in wanted:
                 say("2. pipeline capacity, Zipkin in memory")
@@ -119,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         results.setdefault("pipeline", {"generator": GENERATOR, "runs": []})["runs"] += (
             capacity_on_opensearch(quick, say)
         )
+    results |= {"profiles": profiler.graphs} if profiler is not None else {}
     results["seconds"] = round(time.monotonic() - started, 1)
     written = write_results(results, args.out, stamp.strftime("%Y-%m-%dT%H%M%SZ"))
     print(markdown(results))

@@ -8,13 +8,17 @@ benchmark's Collector and Zipkin), one untraced. The demo automation is on (CRM 
 the way the demo does (create, upload a model through the Shop, submit) from ``concurrency``
 clients, and ends when the last of them is completed; rounds alternate between the two sets.
 Completion is read from the Shop's database, not by polling the API, so that watching the flow
-adds no requests and no spans to it.
+adds no requests and no spans to it. Spans per completed order: the spans Zipkin stored during
+the traced rounds (100 % sampling, counted once the Collector's decision wait has let the last
+ones through) divided by the orders those rounds completed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +36,7 @@ from bench.platform import (
     service_url,
 )
 from bench.processes import BenchProcess
+from bench.profile import Profiler
 from bench.stats import summary
 
 __all__ = ["FlowConfig", "run_flow"]
@@ -186,7 +191,55 @@ async def _round(services: ServiceSet, config: FlowConfig) -> dict[str, Any]:
     }
 
 
-def run_flow(pipeline: Pipeline, config: FlowConfig) -> dict[str, Any]:
+def _settled_spans(pipeline: Pipeline, timeout_s: float = 30.0) -> int:
+    """Zipkin's span count once it stops growing: the tail sampler holds each trace for its
+    decision wait, so the spans of a round's last orders arrive seconds after the round."""
+    deadline = time.monotonic() + timeout_s
+    last = pipeline.stored_spans()
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = pipeline.stored_spans()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def _census(pipeline: Pipeline, orders: int) -> dict[str, Any]:
+    """Every span Zipkin holds (memory storage), by service and name, per completed order."""
+    response = httpx.get(
+        f"{pipeline.zipkin_url}/api/v2/traces",
+        params={"limit": 1_000_000, "lookback": 86_400_000},
+        timeout=120.0,
+    )
+    response.raise_for_status()
+    names: Counter[str] = Counter()
+    without_order: Counter[str] = Counter()
+    order_ids: set[str] = set()
+    for trace in response.json():
+        for span in trace:
+            label = f"{span.get('localEndpoint', {}).get('serviceName', '?')}: {span.get('name')}"
+            names[label] += 1
+            order_id = span.get("tags", {}).get("order.id")
+            if order_id:
+                order_ids.add(order_id)
+            else:
+                without_order[label] += 1
+    per_order = max(len(order_ids), 1)
+    return {
+        "orders_seen": len(order_ids),
+        "completed_orders": orders,
+        "spans_per_order_seen": round(sum(names.values()) / per_order, 1),
+        "by_name_per_order": {
+            name: round(count / per_order, 2) for name, count in names.most_common()
+        },
+        "without_order_id": dict(without_order.most_common(20)),
+    }
+
+
+def run_flow(
+    pipeline: Pipeline, config: FlowConfig, profiler: Profiler | None = None
+) -> dict[str, Any]:
     sets = {
         "traced": _service_set("traced", pipeline.telemetry_environment(1.0)),
         "untraced": _service_set("untraced", None),
@@ -195,6 +248,7 @@ def run_flow(pipeline: Pipeline, config: FlowConfig) -> dict[str, Any]:
     rounds: dict[str, list[dict[str, Any]]] = {side: [] for side in sets}
     cpu: dict[str, dict[str, float]] = {side: {} for side in sets}
     orders_done: dict[str, int] = dict.fromkeys(sets, 0)
+    spans_stored = 0
     try:
         for process in every:
             process.start()
@@ -206,18 +260,26 @@ def run_flow(pipeline: Pipeline, config: FlowConfig) -> dict[str, Any]:
         order = []
         for pair in range(config.pairs):
             order += ["traced", "untraced"] if pair % 2 == 0 else ["untraced", "traced"]
-        for side in order:
-            services = sets[side]
-            watched = list(services.processes.values())
-            if side == "traced":
-                watched += pipeline.resources()
-            before = {process.name: process.sample().cpu_s for process in watched}
-            result = asyncio.run(_round_sampling(services, config, watched))
-            rounds[side].append(result)
-            orders_done[side] += result["completed"]
-            for process in watched:
-                used = process.sample().cpu_s - before[process.name]
-                cpu[side][process.name] = cpu[side].get(process.name, 0.0) + used
+        recording = (
+            profiler.recording("flow", every) if profiler is not None else contextlib.nullcontext()
+        )
+        with recording:
+            for side in order:
+                services = sets[side]
+                watched = list(services.processes.values())
+                if side == "traced":
+                    watched += pipeline.resources()
+                    spans_before = _settled_spans(pipeline)
+                before = {process.name: process.sample().cpu_s for process in watched}
+                result = asyncio.run(_round_sampling(services, config, watched))
+                rounds[side].append(result)
+                orders_done[side] += result["completed"]
+                for process in watched:
+                    used = process.sample().cpu_s - before[process.name]
+                    cpu[side][process.name] = cpu[side].get(process.name, 0.0) + used
+                if side == "traced":
+                    spans_stored += _settled_spans(pipeline) - spans_before
+        census = _census(pipeline, orders_done["traced"])
     finally:
         for process in every:
             process.stop()
@@ -239,7 +301,26 @@ def run_flow(pipeline: Pipeline, config: FlowConfig) -> dict[str, Any]:
             }
             for name, seconds in spent.items()
         }
+    totals = {
+        side: sum(v["cpu_s_per_1000_orders"] for v in processes.values())
+        for side, processes in resources.items()
+    }
+    pipeline_names = {process.name for process in pipeline.resources()}
+    services_traced = sum(
+        v["cpu_s_per_1000_orders"]
+        for name, v in resources.get("traced", {}).items()
+        if name not in pipeline_names
+    )
+    untraced_total = totals.get("untraced") or float("nan")
     return {
+        "spans_per_completed_order": (
+            round(spans_stored / orders_done["traced"], 1) if orders_done["traced"] else None
+        ),
+        "spans_stored": spans_stored,
+        "span_census": census,
+        # Whole-flow CPU per 1,000 orders, traced (services + Collector + Zipkin) ÷ untraced.
+        "cpu_ratio": round(totals.get("traced", float("nan")) / untraced_total, 3),
+        "cpu_ratio_services_only": round(services_traced / untraced_total, 3),
         "orders_per_round": config.orders,
         "concurrency": config.concurrency,
         "printers": PRINTERS,

@@ -11,6 +11,7 @@ at half the untraced throughput, where latency is service time rather than queue
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from alexandrite.files.samples import SampleKind, sample_bytes
 from bench.load import Request, RoundResult, at_rate, saturate
 from bench.platform import Pipeline, bench_dir, service_process, service_url
 from bench.processes import BenchProcess
+from bench.profile import Profiler
 from bench.stats import summary
 
 __all__ = ["OverheadConfig", "run_overhead"]
@@ -139,12 +141,21 @@ def _start_all(processes: list[BenchProcess]) -> None:
         process.wait_ready()
 
 
+def _recording(
+    profiler: Profiler | None, benchmark: str, processes: list[BenchProcess]
+) -> contextlib.AbstractContextManager[None]:
+    if profiler is None:
+        return contextlib.nullcontext()
+    return profiler.recording(benchmark, processes)
+
+
 def run_overhead(
     pipeline: Pipeline,
     databases: dict[str, str],
     amqp_url: str,
     config: OverheadConfig,
     head_sampling: float | None = 0.1,
+    profiler: Profiler | None = None,
 ) -> dict[str, Any]:
     """Order create (Shop) and model upload (file storage), traced and untraced."""
     variants: dict[str, dict[str, str] | None] = {
@@ -153,6 +164,13 @@ def run_overhead(
     }
     if head_sampling is not None:
         variants[f"traced {head_sampling:.0%} head"] = pipeline.telemetry_environment(head_sampling)
+    # The same spans over OTLP/HTTP + protobuf (TLS, bearer token) instead of OTLP/gRPC.
+    variants["traced http"] = pipeline.telemetry_environment(1.0) | {
+        "ALEXANDRITE_TELEMETRY_PROTOCOL": "http/protobuf",
+        "ALEXANDRITE_TELEMETRY_HTTP_ENDPOINT": (
+            f"https://127.0.0.1:{pipeline.settings.otlp_http_port}/v1/traces"
+        ),
+    }
     shops = {
         side: service_process(
             "shop",
@@ -177,21 +195,25 @@ def run_overhead(
     processes = [*shops.values(), *files.values()]
     try:
         _start_all(processes)
-        create = compare(
-            {side: service_url(process) for side, process in shops.items()}, order_create, config
-        )
+        with _recording(profiler, "create", list(shops.values())):
+            create = compare(
+                {side: service_url(process) for side, process in shops.items()},
+                order_create,
+                config,
+            )
         for process in shops.values():
             process.stop()
-        upload = compare(
-            {side: service_url(process) for side, process in files.items()},
-            model_upload,
-            OverheadConfig(
-                pairs=config.pairs,
-                round_s=config.round_s,
-                concurrency=max(config.concurrency // 2, 2),
-                load_share=config.load_share,
-            ),
-        )
+        with _recording(profiler, "upload", list(files.values())):
+            upload = compare(
+                {side: service_url(process) for side, process in files.items()},
+                model_upload,
+                OverheadConfig(
+                    pairs=config.pairs,
+                    round_s=config.round_s,
+                    concurrency=max(config.concurrency // 2, 2),
+                    load_share=config.load_share,
+                ),
+            )
     finally:
         for process in processes:
             process.stop()

@@ -19,6 +19,9 @@ TARGETS = {
     "capacity_spans_per_s": 10_000,
     "visibility_p95_s": 2.0,
     "flow_orders_per_s": 100.0,
+    "flow_ratio": 0.95,
+    "flow_cpu_ratio": 1.10,
+    "spans_per_order": 30,
 }
 
 
@@ -116,8 +119,23 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| whole flow, completed orders/s untraced | {_spread(untraced)} | – | – |")
         lines.append(
             f"| whole flow, traced ÷ untraced | {_spread(flow['traced_over_untraced'], 3)} "
-            "| – | – |"
+            "| ≥ 0.95 | "
+            f"{_verdict(flow['traced_over_untraced']['median'] >= TARGETS['flow_ratio'])} |"
         )
+        if "cpu_ratio" in flow:
+            lines.append(
+                "| whole-flow CPU per 1,000 orders, traced (services + Collector + Zipkin) ÷ "
+                f"untraced | {_fmt(flow['cpu_ratio'], 3)} (services alone "
+                f"{_fmt(flow['cpu_ratio_services_only'], 3)}) | ≤ 1.10 | "
+                f"{_verdict(flow['cpu_ratio'] <= TARGETS['flow_cpu_ratio'])} |"
+            )
+        spans = flow.get("spans_per_completed_order")
+        if spans is not None:
+            lines.append(
+                f"| spans per completed order (whole flow, stored in Zipkin) | {_fmt(spans, 1)} "
+                f"| ≤ {TARGETS['spans_per_order']} | "
+                f"{_verdict(spans <= TARGETS['spans_per_order'])} |"
+            )
     journey = results.get("journey")
     if journey:
         p95 = journey["journey_ms"]["p95"]
@@ -135,8 +153,49 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n" + _details(results)
 
 
-def _details(results: dict[str, Any]) -> str:
+def _profiles(results: dict[str, Any]) -> list[str]:
+    """The top frames of each flame graph (``--profile``), by samples of their own."""
     lines: list[str] = []
+    for name, graph in results.get("profiles", {}).items():
+        if not graph.get("file"):
+            lines += [f"**Profile {name}**: none ({graph.get('error', '')[:200]})", ""]
+            continue
+        lines += [
+            f"**Profile {name}** ({graph['samples']:,} samples, `{graph['file']}`)",
+            "",
+            "| own samples % | frame | | with callees % | frame |",
+            "|---|---|---|---|---|",
+        ]
+        for own, total in zip(graph["self"][:10], graph["total"][:10], strict=False):
+            lines.append(
+                f"| {own['percent']} | `{own['frame']}` | | {total['percent']} | "
+                f"`{total['frame']}` |"
+            )
+        lines.append("")
+    return lines
+
+
+def _census(results: dict[str, Any]) -> list[str]:
+    """The spans Zipkin held after the whole flow, per order, by service and name."""
+    census = (results.get("flow") or {}).get("span_census")
+    if not census:
+        return []
+    lines = [
+        f"**Spans per order by name** (whole flow: {census['orders_seen']:,} orders seen in "
+        f"Zipkin, {census['spans_per_order_seen']} spans each)",
+        "",
+        "| service: span | per order |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {count} |" for name, count in census["by_name_per_order"].items()]
+    if census["without_order_id"]:
+        missing = ", ".join(f"{k} ({v})" for k, v in census["without_order_id"].items())
+        lines += ["", f"Spans without order.id: {missing}"]
+    return [*lines, ""]
+
+
+def _details(results: dict[str, Any]) -> str:
+    lines: list[str] = _profiles(results) + _census(results)
     overhead = results.get("overhead")
     pipeline = results.get("pipeline")
     flow = results.get("flow")

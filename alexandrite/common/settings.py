@@ -63,6 +63,11 @@ class TelemetrySettings(BaseSettings):
     # db_slow_statement_ms, or failing, is a span of its own (docs/tracing.md, span budget).
     db_statements: Literal["fold", "spans"] = "fold"
     db_slow_statement_ms: float = Field(default=100.0, ge=0.0)
+    # How spans leave: OTLP/gRPC to `endpoint` or OTLP/HTTP + protobuf to `http_endpoint`, both
+    # over TLS with the bearer token; gzip trades exporter-thread CPU for bytes on the wire.
+    protocol: Literal["grpc", "http/protobuf"] = "grpc"
+    http_endpoint: str = "https://127.0.0.1:4318/v1/traces"
+    compression: Literal["none", "gzip"] = "none"
 
 
 def default_faults_file() -> Path:

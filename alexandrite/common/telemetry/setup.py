@@ -1,6 +1,7 @@
 """Set up the OpenTelemetry SDK of one service: resource, sampler, exporter, instrumentations.
 
-Export is OTLP/gRPC over TLS, verified against the local CA, with a bearer token. The batch
+Export is OTLP over TLS, verified against the local CA, with a bearer token: gRPC by default,
+HTTP + protobuf with ``protocol="http/protobuf"`` (docs/performance.md compares the two). The batch
 processor's queue is bounded: when the Collector is down, spans are dropped and counted, and no
 request ever waits for the tracing pipeline. With ``enabled=False`` no provider is installed and
 every tracer is a no-op, so a service runs the same without any tracing.
@@ -44,12 +45,15 @@ _EXCLUDED_URLS = r"health,ready,metrics,/api/v1/models/[^/?]+/content/?(\?|$)"
 
 
 def _otlp_exporter(settings: TelemetrySettings) -> SpanExporter:
-    import grpc
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
     headers: dict[str, str] = {}
     if settings.token_file is not None:
         headers["authorization"] = f"Bearer {settings.token_file.read_text().strip()}"
+    if settings.protocol == "http/protobuf":
+        return _otlp_http_exporter(settings, headers)
+    import grpc
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    gzip = settings.compression == "gzip"
     credentials = None
     if not settings.insecure:
         root = settings.ca_file.read_bytes() if settings.ca_file is not None else None
@@ -60,6 +64,24 @@ def _otlp_exporter(settings: TelemetrySettings) -> SpanExporter:
         credentials=credentials,
         headers=headers,
         timeout=settings.export_timeout_ms / 1000,
+        compression=grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression,
+    )
+
+
+def _otlp_http_exporter(settings: TelemetrySettings, headers: dict[str, str]) -> SpanExporter:
+    """OTLP/HTTP with protobuf: one POST per batch on a pooled connection, no gRPC threads."""
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(
+        endpoint=settings.http_endpoint,
+        # TLS verified against the local CA (requests' `verify`), else the system's roots.
+        certificate_file=str(settings.ca_file) if settings.ca_file is not None else None,
+        headers=headers,
+        timeout=settings.export_timeout_ms / 1000,
+        compression=(
+            Compression.Gzip if settings.compression == "gzip" else Compression.NoCompression
+        ),
     )
 
 
