@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -35,11 +36,11 @@ class Collector(SpanExporter):
 
 
 def _spans(prefix: str, count: int) -> list[ReadableSpan]:
-    spans = []
+    spans: list[ReadableSpan] = []
     for index in range(count):
         span = _TRACER.start_span(f"{prefix}-{index}")
         span.end()
-        spans.append(span)  # type: ignore[arg-type]
+        spans.append(cast(ReadableSpan, span))
     return spans
 
 
@@ -137,9 +138,9 @@ def test_force_flush_waits_for_the_held_spans_to_be_delivered() -> None:
 
 
 def _spans_named(names: list[str]) -> list[ReadableSpan]:
-    spans = []
+    spans: list[ReadableSpan] = []
     for name in names:
         span = _TRACER.start_span(name)
         span.end()
-        spans.append(span)  # type: ignore[arg-type]
+        spans.append(cast(ReadableSpan, span))
     return spans

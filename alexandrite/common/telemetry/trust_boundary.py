@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.applications import Starlette
@@ -85,7 +86,14 @@ class TrustBoundaryMiddleware:
             if claimed is not None:
                 scope[CLAIMED_CONTEXT_KEY] = claimed
         scope["headers"] = kept
-        await self.app(scope, receive, send)
+        # From an empty context: what the headers say is all a request starts from. Whatever
+        # the serving task inherited (in the in-process test stack, the context of the client
+        # that opened the connection, baggage and all) must not reach the request.
+        token = otel_context.attach(otel_context.Context())
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
 
     def _capped(
         self, context: list[tuple[bytes, bytes]], scope: dict[str, Any]
