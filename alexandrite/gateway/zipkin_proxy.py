@@ -8,6 +8,9 @@ client's cookies and Authorization never reach Zipkin, nor a secret put in the q
 (masked, so it is not in the gateway's request log either); Zipkin's Set-Cookie never reaches
 the client. Bodies are streamed both ways, never buffered.
 
+The client's ``Accept-Encoding`` is forwarded as it is, and ``identity`` when it sent none,
+so a compressed body reaches only a client that asked for one.
+
 One repair on the way: Lens (Zipkin 3.x) turns a search whose terms are all autocomplete keys
 (ours: ``order.id``) into ``annotationQuery=order.id=<id> and `` with an empty last term, and
 Zipkin answers that with no traces at all. Empty terms are dropped before the search reaches
@@ -72,6 +75,10 @@ class ZipkinProxy:
             for name in _FORWARDED_REQUEST_HEADERS
             if (value := request.headers.get(name)) is not None
         }
+        # Bodies pass raw (aiter_raw), so Zipkin must encode only as the client asked: without
+        # this, httpx's default "gzip, deflate" would reach Zipkin for a client that sent no
+        # Accept-Encoding, and the client would get gzip it never asked for.
+        headers.setdefault("accept-encoding", "identity")
         query = redact_query(clean_query(request.url.query))
         target = upstream_path(request.url.path) + (f"?{query}" if query else "")
         upstream = self._client.build_request(request.method, target, headers=headers)
