@@ -44,3 +44,23 @@ def test_the_node_is_started_as_its_own_user_and_before_zipkin() -> None:
     assert program.command[-1] == "/srv/os/dist/2.19.4/bin/opensearch"
     assert program.environment["OPENSEARCH_PATH_CONF"] == "/srv/os/nodes/local/config"
     assert program.priority < 20
+
+
+def test_the_stack_on_opensearch_runs_the_node_its_retention_and_no_mariadb_purge(
+    tmp_path: Path,
+) -> None:
+    from alexandrite.ops.stack import StackOptions, programs
+    from alexandrite.ops.tls import TlsMaterial
+
+    paths = Paths(state=tmp_path, cache=tmp_path).ensure()
+    on_opensearch = {
+        program.name: program
+        for program in programs(
+            paths, TlsMaterial.at(paths), StackOptions(trace_storage="opensearch")
+        )
+    }
+    assert {"opensearch", "opensearch-retention", "zipkin"} <= set(on_opensearch)
+    assert "zipkin-retention" not in on_opensearch
+    assert on_opensearch["zipkin"].environment["STORAGE_TYPE"] == "elasticsearch"
+    retention = on_opensearch["opensearch-retention"].command
+    assert retention[retention.index("--days") + 1] == "7"
