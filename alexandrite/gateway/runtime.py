@@ -10,7 +10,9 @@ import httpx
 from fastapi import Depends, Request
 
 from alexandrite.common.db import Database
+from alexandrite.common.settings import TelemetrySettings
 from alexandrite.common.status_limits import order_stuck_limits
+from alexandrite.common.telemetry.internal_credential import InternalCredential
 from alexandrite.gateway.accounts import Accounts
 from alexandrite.gateway.audit_anchor import AnchorFile
 from alexandrite.gateway.audit_log import AuditLog
@@ -51,9 +53,19 @@ class GatewayRuntime:
             timeout=httpx.Timeout(30.0, connect=3.0),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         )
-        shop = httpx.AsyncClient(base_url=settings.shop_url, timeout=httpx.Timeout(10, connect=3))
+        # Our internal token: the Shop keeps this call in the gateway's trace (trust boundary).
+        internal = InternalCredential.from_file(TelemetrySettings().internal_token_file)
+        shop = httpx.AsyncClient(
+            base_url=settings.shop_url,
+            timeout=httpx.Timeout(10, connect=3),
+            headers=internal.headers(),
+        )
         # Live sources answer in milliseconds or not at all: a short timeout keeps the page fast.
-        mes = httpx.AsyncClient(base_url=settings.mes_url, timeout=httpx.Timeout(3, connect=1))
+        mes = httpx.AsyncClient(
+            base_url=settings.mes_url,
+            timeout=httpx.Timeout(3, connect=1),
+            headers=internal.headers(),
+        )
         rabbitmq = httpx.AsyncClient(
             base_url=settings.rabbitmq_management_url,
             auth=(settings.rabbitmq_user, settings.rabbitmq_password),
