@@ -288,18 +288,21 @@ class MesHandlers:
             # Polling an empty queue is not part of any order's story: no spans for it.
             with suppress_instrumentation():
                 printer = await uow.jobs.lock_printer(printer_name, skip_locked=True)
-                if printer is None:
+                busy = printer is not None and printer.status == PrinterStatus.BUSY.value
+                job = None if printer is None or busy else await uow.jobs.claim_next_queued_job()
+            if printer is None:
+                return None
+            if busy:
+                if not lease_expired(printer.lease_expires_at, self._clock()):
                     return None
-                if printer.status == PrinterStatus.BUSY.value:
-                    if not lease_expired(printer.lease_expires_at, self._clock()):
-                        return None
-                    ticket = await self._recover(uow, printer, resumable)
-                    await uow.commit()
-                    return ticket
-                job = await uow.jobs.claim_next_queued_job()
-                if job is None:
-                    return None
-                reservation = self._hold(job, printer)
+                # Its process died mid-print (or lost the database past the lease).
+                ticket = await self._recover(uow, printer, resumable)
+                await uow.commit()
+                return ticket
+            if job is None:
+                return None
+            reservation = self._hold(job, printer)
+            with suppress_instrumentation():
                 await uow.commit()
         with in_job_trace(reservation.trace_headers, reservation.order_id):
             job = await self._start_reserved(reservation, True)
