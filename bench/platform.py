@@ -37,6 +37,7 @@ from alexandrite.ops.opensearch import (
 from alexandrite.ops.paths import REPO_ROOT, Paths
 from alexandrite.ops.program import Program
 from alexandrite.ops.scratch_database import fresh_database
+from alexandrite.ops.stack import INTERNAL_TOKEN_SECRET
 from alexandrite.ops.tls import TlsMaterial, ensure_secret
 from alexandrite.ops.zipkin import (
     ZipkinDatabase,
@@ -145,6 +146,11 @@ class Pipeline:
             "ALEXANDRITE_TELEMETRY_ENDPOINT": f"https://{self.otlp_endpoint}",
             "ALEXANDRITE_TELEMETRY_CA_FILE": str(self.ca_file),
             "ALEXANDRITE_TELEMETRY_TOKEN_FILE": str(self.token_file),
+            # Our services' credential to one another (trust boundary): without it the file
+            # storage starts a new trace, without order.id, for every call from the Shop or CRM.
+            "ALEXANDRITE_TELEMETRY_INTERNAL_TOKEN_FILE": str(
+                self.token_file.with_name(INTERNAL_TOKEN_SECRET)
+            ),
             "ALEXANDRITE_TELEMETRY_ENVIRONMENT": "bench",
             "ALEXANDRITE_TELEMETRY_SAMPLE_RATIO": f"{sample_ratio:g}",
         }
