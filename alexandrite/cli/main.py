@@ -69,6 +69,10 @@ def up(
     alert_profile: Annotated[
         str, typer.Option(help="alert limits: production, or test (30 s order limits)")
     ] = "production",
+    broker: Annotated[
+        str,
+        typer.Option(help="RabbitMQ: single node, or cluster (3 nodes, HAProxy, quorum queues)"),
+    ] = "single",
     restart: Annotated[
         bool,
         typer.Option(
@@ -95,6 +99,8 @@ def up(
         raise typer.BadParameter("trace storage is mysql, mem or opensearch")
     if alert_profile not in {"production", "test"}:
         raise typer.BadParameter("alert profile is production or test")
+    if broker not in {"single", "cluster"}:
+        raise typer.BadParameter("broker is single or cluster")
     started = time.monotonic()
     options = StackOptions(
         automation=automation,
@@ -104,6 +110,7 @@ def up(
         sampling_percentage=sampling_percentage,
         alert_profile=alert_profile,  # type: ignore[arg-type]
         restart_services=restart,
+        broker=broker,  # type: ignore[arg-type]
     )
     bring_up(options, say=lambda text: console.print(f"[green]✓[/green] {text}"))
     elapsed = time.monotonic() - started

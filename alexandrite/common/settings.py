@@ -96,6 +96,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 4
     consumer_retry_delays_ms: list[int] = [500, 2000, 5000]
     consumer_prefetch: int = 32
+    # Queue type of the consumer queues: classic on the single broker, quorum on a cluster
+    # (alexandrite/common/messaging/topology.py; `alexandrite up --broker cluster`, the chart).
+    queue_type: Literal["classic", "quorum"] = "classic"
     # Where the run-time faults are switched (``alexandrite faults``); tests point it elsewhere.
     faults_file: Path = Field(default_factory=default_faults_file)
 

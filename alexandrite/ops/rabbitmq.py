@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -27,6 +28,7 @@ from alexandrite.ops.rabbitmq_probes import (
     AMQP_PORT,
     MANAGEMENT_PORT,
     NODENAME,
+    PID_FILE,
     PROMETHEUS_PORT,
     RABBITMQ_HOST,
     amqp_answers,
@@ -72,7 +74,15 @@ def _install_configuration() -> bool:
     return changed
 
 
+def _ensure_pid_directory() -> None:
+    # The node runs as the rabbitmq user, which cannot create a directory in /var/run.
+    PID_FILE.parent.mkdir(parents=True, exist_ok=True)
+    user = pwd.getpwnam("rabbitmq")
+    os.chown(PID_FILE.parent, user.pw_uid, user.pw_gid)
+
+
 def _launch() -> subprocess.Popen[bytes]:
+    _ensure_pid_directory()
     # Start epmd ourselves so that it binds loopback whatever started Erlang before.
     run(["epmd", "-address", "127.0.0.1", "-daemon"])
     wait_until(lambda: not node_registered(), what="epmd to forget the old node", timeout=15)

@@ -12,6 +12,7 @@ __all__ = [
     "AMQP_PORT",
     "MANAGEMENT_PORT",
     "NODENAME",
+    "PID_FILE",
     "PROMETHEUS_PORT",
     "RABBITMQ_HOST",
     "amqp_answers",
@@ -27,7 +28,10 @@ AMQP_PORT = 5672
 MANAGEMENT_PORT = 15672
 PROMETHEUS_PORT = 15692
 NODENAME = "rabbit@localhost"
-PID_FILE = Path(f"/var/lib/rabbitmq/mnesia/{NODENAME}.pid")
+# Set in deploy/rabbitmq/rabbitmq-env.conf: the path Debian's init script reads and waits for.
+PID_FILE = Path("/var/run/rabbitmq/pid")
+# Where a node started before that setting wrote it (RabbitMQ's default).
+_DEFAULT_PID_FILE = Path(f"/var/lib/rabbitmq/mnesia/{NODENAME}.pid")
 # Sent by a client to open AMQP 0-9-1; a live broker answers with a Connection.Start frame.
 _AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 
@@ -70,13 +74,16 @@ def process_gone(pid: int) -> bool:
 
 def broker_pid() -> int | None:
     """The broker's OS pid from its pid file, or None when it is not running."""
-    try:
-        pid = int(PID_FILE.read_text().strip())
-        command = Path(f"/proc/{pid}/comm").read_text().strip()
-    except (OSError, ValueError):
-        return None
-    # A stale pid file may name a pid that now belongs to another program.
-    return pid if command.startswith("beam") and not process_gone(pid) else None
+    for pid_file in (PID_FILE, _DEFAULT_PID_FILE):
+        try:
+            pid = int(pid_file.read_text().strip())
+            command = Path(f"/proc/{pid}/comm").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        # A stale pid file may name a pid that now belongs to another program.
+        if command.startswith("beam") and not process_gone(pid):
+            return pid
+    return None
 
 
 def node_registered() -> bool:

@@ -30,6 +30,11 @@ from alexandrite.ops.opensearch import (
 from alexandrite.ops.paths import REPO_ROOT, Paths
 from alexandrite.ops.postgres_roles import ensure_service_databases
 from alexandrite.ops.program import Program
+from alexandrite.ops.rabbitmq_cluster import (
+    CLUSTER_AMQP_URL,
+    ensure_rabbitmq_cluster_running,
+    stop_rabbitmq_cluster,
+)
 from alexandrite.ops.supervisor import Supervisor
 from alexandrite.ops.tls import TlsMaterial, ensure_secret, ensure_tls_material
 from alexandrite.ops.zipkin import (
@@ -88,6 +93,9 @@ class StackOptions:
     # Restart our Python programs even when neither their configuration nor the code changed
     # (a second `up` otherwise leaves running programs alone: alexandrite.ops.supervisor).
     restart_services: bool = False
+    # RabbitMQ for the services: the single node, or the 3-node cluster behind HAProxy with
+    # quorum queues (alexandrite.ops.rabbitmq_cluster). The single node runs in both cases.
+    broker: Literal["single", "cluster"] = "single"
 
 
 def _telemetry_environment(paths: Paths, tls: TlsMaterial, options: StackOptions) -> dict[str, str]:
@@ -122,11 +130,15 @@ def service_programs(paths: Paths, tls: TlsMaterial, options: StackOptions) -> l
     }
     programs = []
     for service, port in SERVICE_PORTS.items():
+        broker = {}
+        if options.broker == "cluster":
+            prefix = service.upper()
+            broker = {f"{prefix}_AMQP_URL": CLUSTER_AMQP_URL, f"{prefix}_QUEUE_TYPE": "quorum"}
         programs.append(
             Program(
                 name=service,
                 command=[sys.executable, "-m", f"alexandrite.{service}"],
-                environment={**common, **automation.get(service, {})},
+                environment={**common, **automation.get(service, {}), **broker},
                 directory=REPO_ROOT,
                 ready_url=f"http://127.0.0.1:{port}/ready",
                 start_timeout=60.0,
@@ -196,6 +208,8 @@ def bring_up(
     # One role per service, owning its database only (alexandrite.ops.postgres_roles).
     ensure_service_databases(paths)
     _timed("rabbitmq", rabbitmq.ensure_rabbitmq_running, timings)
+    if options.broker == "cluster":
+        _timed("rabbitmq cluster", lambda: ensure_rabbitmq_cluster_running(paths), timings)
     say("PostgreSQL and RabbitMQ running")
     for service in SERVICES:
         # As the owner of the database, so that new tables are the owner's.
@@ -250,6 +264,7 @@ def tear_down(everything: bool = False) -> None:
     if everything:
         steps += [
             ("RabbitMQ", rabbitmq.stop_rabbitmq),
+            ("RabbitMQ cluster", stop_rabbitmq_cluster),
             ("PostgreSQL", postgres.stop_postgres),
             ("MariaDB", mariadb.stop_mariadb),
         ]
