@@ -147,7 +147,9 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"| Zipkin tag search order.id=… on the same data, p50 / p95 ms | "
             f"{_fmt(journey['tag_search_ms']['p50'], 0)} / "
-            f"{_fmt(journey['tag_search_ms']['p95'], 0)} | – | – |"
+            f"{_fmt(journey['tag_search_ms']['p95'], 0)} (answered {journey['tag_search_ms']['n']}"
+            f", failed {len(journey.get('tag_search_failures', []))}: Zipkin's 500 after its "
+            "request timeout) | – | – |"
         )
     lines.append("")
     return "\n".join(lines) + "\n" + _details(results)
