@@ -7,14 +7,16 @@ declared ``Content-Length`` past the limit is answered 413 (problem+json) withou
 body read; a chunked body is received up to the limit, and past it refused the same way. What
 it let through is replayed to the app as it arrived, so the app sees the same ASGI messages.
 
-Routes that stream their bodies under their own, larger bound (the file upload) are named in
-``streamed_paths`` and passed through untouched.
+Routes that stream their bodies under their own, larger bound (the model uploads) are named in
+``streamed_paths``, as route templates (``/api/v1/orders/{order_id}/model``), and passed
+through untouched.
 
 The limit is a setting shared by every service: ``ALEXANDRITE_MAX_JSON_BODY_BYTES``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -26,6 +28,14 @@ from alexandrite.common.errors import InvalidInput, PayloadTooLarge
 from alexandrite.common.problems import problem_response
 
 __all__ = ["BodyLimit", "BodyLimitSettings", "install_body_limit"]
+
+_PARAMETER = re.compile(r"\{[^/{}]+\}")
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """``/api/v1/orders/{order_id}/model`` as a pattern: each {parameter} is one path segment."""
+    parts = _PARAMETER.split(template)
+    return re.compile("^" + "[^/]+".join(re.escape(part) for part in parts) + "$")
 
 
 class BodyLimitSettings(BaseSettings):
@@ -41,10 +51,13 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int, streamed_paths: Collection[str] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.streamed_paths = frozenset(streamed_paths)
+        self.streamed_paths = [_template_pattern(path) for path in streamed_paths]
+
+    def _streams_itself(self, path: str) -> bool:
+        return any(pattern.match(path) for pattern in self.streamed_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.streamed_paths:
+        if scope["type"] != "http" or self._streams_itself(scope["path"]):
             await self.app(scope, receive, send)
             return
         refusal = self._declared_refusal(scope)

@@ -48,5 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         metrics=metrics,
+        # The model upload streams on to the file storage, which bounds it (max_upload_bytes).
+        streamed_body_paths={"/api/v1/orders/{order_id}/model"},
     )
     return app
