@@ -11,13 +11,11 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
 
 from opentelemetry import propagate
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alexandrite.common import contracts
 from alexandrite.common.contracts import EventPayload
 from alexandrite.common.messaging.event import Event
 from alexandrite.common.messaging.tables import MessagingTables
@@ -79,20 +77,9 @@ class UnitOfWork:
         if self.events and self._on_events_committed is not None:
             self._on_events_committed()
 
-    async def publish(
-        self,
-        payload: EventPayload | str,
-        data: dict[str, Any] | None = None,
-        order_id: uuid.UUID | None = None,
-    ) -> Event:
-        """Write an event to the outbox in this transaction, in the current trace context.
-
-        ``payload`` is the event's contract model (alexandrite.common.contracts). The older form
-        (a routing key, its data and the order id) is still taken, and checked against the same
-        contract, while producers move to the models.
-        """
-        if isinstance(payload, str):
-            payload = contracts.build(payload, data or {}, order_id)
+    async def publish(self, payload: EventPayload) -> Event:
+        """Write the event (its contract's model, alexandrite.common.contracts) to the outbox in
+        this transaction, in the current trace context."""
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         event = Event(

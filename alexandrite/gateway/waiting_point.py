@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 import httpx
 
+from alexandrite.common import contracts
+
 __all__ = ["NEXT_ACTOR", "LiveSources", "NextActor"]
 
 
@@ -28,10 +30,19 @@ class NextActor:
 
 NEXT_ACTOR: dict[str, NextActor] = {
     "created": NextActor("customer", "upload a model and submit the order"),
-    "submitted": NextActor("crm-api", "take the order into review", "crm.events",
-                           "order.submitted"),
+    "submitted": NextActor(
+        "crm-api",
+        "take the order into review",
+        contracts.CRM_QUEUE,
+        contracts.OrderSubmitted.routing_key,
+    ),
     "in_review": NextActor("crm-api", "a manager approves or rejects it"),
-    "approved": NextActor("mes-api", "queue a production job", "mes.events", "order.approved"),
+    "approved": NextActor(
+        "mes-api",
+        "queue a production job",
+        contracts.MES_QUEUE,
+        contracts.OrderApproved.routing_key,
+    ),
     "queued": NextActor("mes-api", "start the job on a free printer"),
     "in_production": NextActor("mes-api", "finish the print"),
 }

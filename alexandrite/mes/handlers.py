@@ -58,7 +58,7 @@ from alexandrite.mes.domain import (
 )
 from alexandrite.mes.metrics import MesMetrics
 from alexandrite.mes.retry import RetryPolicy, retry_through_outage
-from alexandrite.mes.schemas import ApprovedOrder, JobView
+from alexandrite.mes.schemas import JobView
 from alexandrite.mes.store import Job, MesUnitOfWork, Printer, SqlMesUnitOfWork
 
 __all__ = [
@@ -173,7 +173,7 @@ async def _fail(uow: MesUnitOfWork, job: Job, reason: str) -> None:
 
 
 async def queue_job(
-    uow: UnitOfWork | MesUnitOfWork, order: ApprovedOrder | contracts.OrderApproved
+    uow: UnitOfWork | MesUnitOfWork, order: contracts.OrderApproved
 ) -> uuid.UUID | None:
     """Create the job of an approved order (once) and announce it; None if already cancelled."""
     work = _joined(uow)

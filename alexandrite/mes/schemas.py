@@ -1,33 +1,17 @@
-"""The MES's request and response bodies, and the data of the events it consumes."""
+"""The MES's request and response bodies (the events it consumes are in
+alexandrite.common.contracts)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from alexandrite.common.validation import PlainText
 from alexandrite.mes.domain import JobStatus
 
-__all__ = ["ApprovedOrder", "FailRequest", "JobView", "StartRequest"]
-
-
-class ApprovedOrder(BaseModel):
-    """The data of ``order.approved`` (DESIGN.md §2)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    order_id: uuid.UUID
-    price: Decimal | None = None
-    currency: str | None = None
-    material: str = Field(min_length=1, max_length=20)
-    # Strict, like the Shop's OrderCreate: a quantity of "1" or true is refused, not coerced.
-    quantity: StrictInt = Field(ge=1)
-    model_id: uuid.UUID
-    model_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    volume_cm3: StrictFloat | None = None
+__all__ = ["FailRequest", "JobView", "StartRequest"]
 
 
 class StartRequest(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from alexandrite.common import contracts
 from alexandrite.common.settings import ServiceSettings, local_database_url
 from alexandrite.mes.domain import PrintTimes
 from alexandrite.mes.retry import RetryPolicy
@@ -21,7 +22,7 @@ class Settings(ServiceSettings):
     files_url: str = "http://127.0.0.1:8004"
     files_timeout_s: float = 60.0
     # The consumer queue; tests use their own so that they never steal a running MES's messages.
-    queue_name: str = "mes.events"
+    queue_name: str = contracts.MES_QUEUE
 
     # Simulated printer fleet, for demos and load: off unless asked for.
     simulate_printers: bool = False
