@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from alexandrite import __version__
+from alexandrite.common.body_limit import install_body_limit
 from alexandrite.common.logs import configure_logging
 from alexandrite.common.problems import install_error_handlers
 from alexandrite.common.settings import TelemetrySettings
@@ -93,6 +94,8 @@ def create_app(
 
     app.include_router(auth_routes.router)
     app.include_router(trace_routes.router)
+    # Inside the audit middleware: a body refused for its size is still audited.
+    install_body_limit(app)
     app.add_middleware(AuditMiddleware, audit_log=audit_log)
     app.add_middleware(SecurityHeadersMiddleware)
     telemetry.instrument_app(app)

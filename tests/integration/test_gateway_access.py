@@ -243,6 +243,23 @@ async def test_a_nul_byte_in_the_path_is_audited_and_answered_400(
     assert rows[1]["path"] == "/zipkin/api/v2/traces?serviceName=shop%00"
 
 
+async def test_an_oversized_login_body_is_refused_413_unread_and_audited(
+    gateway: GatewayUnderTest,
+) -> None:
+    before = await gateway.last_seq()
+    huge = b"username=" + b"a" * (2 * 1024 * 1024)
+    async with gateway.client() as client:
+        response = await client.post(
+            "/auth/login",
+            content=huge,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    rows = await gateway.audit_rows(before)
+    assert [row["status_code"] for row in rows] == [413]
+
+
 async def test_a_nul_byte_in_the_user_name_is_audited_and_answered_400(
     gateway: GatewayUnderTest,
 ) -> None:
