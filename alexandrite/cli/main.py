@@ -21,6 +21,7 @@ from alexandrite.cli.demo import DemoResult, print_summary, run_demo
 from alexandrite.cli.indicators import print_indicators
 from alexandrite.cli.rehearsal import fault_rehearsal
 from alexandrite.cli.security import audit_app, tokens_app, users_app
+from alexandrite.common import platform
 from alexandrite.ops.gateway_bootstrap import DEMO_PASSWORD_SECRET
 from alexandrite.ops.paths import Paths
 
@@ -35,8 +36,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(faults.app, name="faults")
 console = Console()
 
-ZIPKIN_UI = "http://127.0.0.1:9411/zipkin/"
-GATEWAY = "https://127.0.0.1:8443/"
+ZIPKIN_UI = f"{platform.ZIPKIN.url}/zipkin/"
+GATEWAY = f"{platform.GATEWAY.url}/"
 
 
 def _logging(verbose: bool) -> None:
@@ -131,18 +132,19 @@ def _how_to_log_in() -> None:
 
 def _where_to_look(tracing: bool) -> None:
     table = Table(title="Where to look", show_header=False)
-    table.add_row("Shop API", "http://127.0.0.1:8001/docs")
-    table.add_row("CRM API", "http://127.0.0.1:8002/docs")
-    table.add_row("MES API", "http://127.0.0.1:8003/docs")
-    table.add_row("3D file storage", "http://127.0.0.1:8004/docs")
-    table.add_row("RabbitMQ management", "http://127.0.0.1:15672/ (guest / guest)")
+    management = f"http://{platform.HOST}:{platform.RABBITMQ.port_of('management')}/"
+    table.add_row("Shop API", f"{platform.SHOP.url}/docs")
+    table.add_row("CRM API", f"{platform.CRM.url}/docs")
+    table.add_row("MES API", f"{platform.MES.url}/docs")
+    table.add_row("3D file storage", f"{platform.FILES.url}/docs")
+    table.add_row("RabbitMQ management", f"{management} (guest / guest)")
     if tracing:
-        table.add_row("Support gateway (traces)", "https://127.0.0.1:8443/  (role support)")
+        table.add_row("Support gateway (traces)", f"{GATEWAY}  (role support)")
         table.add_row("Zipkin, loopback only", ZIPKIN_UI)
-        table.add_row("Collector health", "http://127.0.0.1:13133/")
-    table.add_row("Prometheus alerts", "http://127.0.0.1:9090/classic/alerts")
-    table.add_row("Alertmanager", "http://127.0.0.1:9093/")
-    table.add_row("Notifications", "http://127.0.0.1:8005/api/v1/notifications")
+        table.add_row("Collector health", f"{platform.COLLECTOR.url}/")
+    table.add_row("Prometheus alerts", f"{platform.PROMETHEUS.url}/classic/alerts")
+    table.add_row("Alertmanager", f"{platform.ALERTMANAGER.url}/")
+    table.add_row("Notifications", f"{platform.NOTIFIER.url}/api/v1/notifications")
     table.add_row("Logs (JSON lines)", str(Paths.from_env().logs))
     console.print(table)
 
@@ -168,7 +170,6 @@ def down(
 @app.command()
 def status() -> None:
     """Show each process and whether it is ready."""
-    from alexandrite.ops.stack import SERVICE_PORTS
     from alexandrite.ops.supervisor import Supervisor
 
     processes = Supervisor(Paths.from_env()).status()
@@ -178,14 +179,8 @@ def status() -> None:
     table = Table(title="Alexandrite processes")
     for column in ("process", "state", "pid", "uptime", "ready"):
         table.add_column(column)
-    ready_urls = {name: f"http://127.0.0.1:{port}/ready" for name, port in SERVICE_PORTS.items()}
-    ready_urls |= {
-        "zipkin": "http://127.0.0.1:9411/health",
-        "otelcol": "http://127.0.0.1:13133/",
-        "notifier": "http://127.0.0.1:8005/ready",
-        "gateway": "https://127.0.0.1:8443/ready",
-        "prometheus": "http://127.0.0.1:9090/-/ready",
-        "alertmanager": "http://127.0.0.1:9093/-/ready",
+    ready_urls = {
+        spec.name: spec.ready_url for spec in platform.PROCESSES if spec.ready_url is not None
     }
     # The gateway's certificate is our own CA's; readiness is all we ask of it here.
     with httpx.Client(timeout=2.0, verify=False) as client:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from alexandrite.common import contracts
+from alexandrite.common import contracts, platform
 from alexandrite.common.settings import ServiceSettings, local_database_url
 
 __all__ = ["Settings"]
@@ -17,9 +17,9 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
 
     service_name: str = "crm-api"
-    port: int = 8002
+    port: int = Field(default_factory=lambda: platform.CRM.port)
     database_url: str = local_database_url("alexandrite_crm")
-    files_url: str = "http://127.0.0.1:8004"
+    files_url: str = Field(default_factory=lambda: platform.FILES.url)
     files_timeout_s: float = 10.0
     # The consumer queue; tests give each run its own so a running CRM does not take its events.
     queue_name: str = contracts.CRM_QUEUE

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from alexandrite.common import platform
 from alexandrite.common.settings import ServiceSettings, local_database_url
 from alexandrite.files.analysis_pool import PoolBounds
 from alexandrite.files.mesh_limits import MeshLimits
@@ -28,7 +29,7 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="FILES_", extra="ignore")
 
     service_name: str = "file-storage"
-    port: int = 8004
+    port: int = Field(default_factory=lambda: platform.FILES.port)
     database_url: str = Field(default_factory=lambda: local_database_url("alexandrite_files"))
     storage_dir: Path = Field(default_factory=_default_storage_dir)
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1)

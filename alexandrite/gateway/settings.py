@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from alexandrite.common import platform
 from alexandrite.common.settings import ServiceSettings, read_secret
 
 __all__ = ["APP_ROLE", "APP_ROLE_SECRET", "DATABASE", "Settings", "app_database_url"]
@@ -44,18 +45,20 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     service_name: str = "support-gateway"
-    port: int = 8443
+    port: int = Field(default_factory=lambda: platform.GATEWAY.port)
     database_url: str = Field(default_factory=app_database_url)
     db_pool_size: int = 5
     tls_cert_file: Path = Field(default_factory=lambda: _tls_file("server.pem"))
     tls_key_file: Path = Field(default_factory=lambda: _tls_file("server-key.pem"))
     tls_ca_file: Path = Field(default_factory=lambda: _tls_file("ca.pem"))
     # Zipkin's root (no /zipkin): https verified against tls_ca_file when it starts with https.
-    zipkin_url: str = "http://127.0.0.1:9411"
-    shop_url: str = "http://127.0.0.1:8001"
+    zipkin_url: str = Field(default_factory=lambda: platform.ZIPKIN.url)
+    shop_url: str = Field(default_factory=lambda: platform.SHOP.url)
     # Where an unfinished order waits: the MES jobs API and RabbitMQ's management API.
-    mes_url: str = "http://127.0.0.1:8003"
-    rabbitmq_management_url: str = "http://127.0.0.1:15672"
+    mes_url: str = Field(default_factory=lambda: platform.MES.url)
+    rabbitmq_management_url: str = Field(
+        default_factory=lambda: f"http://{platform.HOST}:{platform.RABBITMQ.port_of('management')}"
+    )
     rabbitmq_vhost: str = "/"
     rabbitmq_user: str = "guest"
     rabbitmq_password: str = "guest"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from alexandrite.common import contracts
+from alexandrite.common import contracts, platform
 from alexandrite.common.settings import ServiceSettings, local_database_url
 from alexandrite.mes.domain import PrintTimes
 from alexandrite.mes.retry import RetryPolicy
@@ -17,9 +17,9 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MES_", extra="ignore")
 
     service_name: str = "mes-api"
-    port: int = 8003
+    port: int = Field(default_factory=lambda: platform.MES.port)
     database_url: str = Field(default_factory=lambda: local_database_url("alexandrite_mes"))
-    files_url: str = "http://127.0.0.1:8004"
+    files_url: str = Field(default_factory=lambda: platform.FILES.url)
     files_timeout_s: float = 60.0
     # The consumer queue; tests use their own so that they never steal a running MES's messages.
     queue_name: str = contracts.MES_QUEUE

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from alexandrite.common import platform
 from alexandrite.common.settings import ServiceSettings, local_database_url
 
 __all__ = ["Settings"]
@@ -19,16 +21,16 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore")
 
     service_name: str = "notifier"
-    port: int = 8005
+    port: int = Field(default_factory=lambda: platform.NOTIFIER.port)
     database_url: str = local_database_url("alexandrite_notifier")
 
     # Enrichment: the Shop answers "which order is in this status, oldest first".
-    shop_url: str = "http://127.0.0.1:8001"
+    shop_url: str = Field(default_factory=lambda: platform.SHOP.url)
     enrichment_timeout_s: float = 3.0
     enrichment_orders: int = 10
     # Links put on order alerts (the gateway proxies Zipkin once it exists).
-    zipkin_url: str = "http://127.0.0.1:9411/zipkin/"
-    gateway_url: str = "https://127.0.0.1:8443"
+    zipkin_url: str = Field(default_factory=lambda: platform.ZIPKIN.url + "/zipkin/")
+    gateway_url: str = Field(default_factory=lambda: platform.GATEWAY.url)
 
     # E-mail channel (off while smtp_host is empty).
     smtp_host: str = ""

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from alexandrite.common import platform
 from alexandrite.common.migrations import SERVICES, upgrade
 from alexandrite.common.settings import local_database_url
 from alexandrite.ops import mariadb, postgres, rabbitmq
@@ -48,7 +49,7 @@ from alexandrite.ops.zipkin import (
 )
 
 __all__ = [
-    "SERVICE_PORTS",
+    "SERVICE_PROCESSES",
     "StackOptions",
     "TearDownFailed",
     "bring_up",
@@ -65,7 +66,8 @@ APT_PACKAGES = [
     "prometheus",
     "prometheus-alertmanager",
 ]
-SERVICE_PORTS = {"shop": 8001, "crm": 8002, "mes": 8003, "files": 8004}
+# The services started as one batch here (the notifier and the gateway have their own builders).
+SERVICE_PROCESSES = (platform.SHOP, platform.CRM, platform.MES, platform.FILES)
 OTLP_TOKEN_SECRET = "otlp-token"
 # Our services' HTTP clients present it; a service keeps a caller's trace context only with it.
 INTERNAL_TOKEN_SECRET = "internal-token"
@@ -101,7 +103,9 @@ class StackOptions:
 def _telemetry_environment(paths: Paths, tls: TlsMaterial, options: StackOptions) -> dict[str, str]:
     return {
         "ALEXANDRITE_TELEMETRY_ENABLED": "true" if options.tracing else "false",
-        "ALEXANDRITE_TELEMETRY_ENDPOINT": "https://127.0.0.1:4317",
+        "ALEXANDRITE_TELEMETRY_ENDPOINT": (
+            f"https://{platform.HOST}:{platform.COLLECTOR.port_of('otlp-grpc')}"
+        ),
         "ALEXANDRITE_TELEMETRY_CA_FILE": str(tls.ca_cert),
         "ALEXANDRITE_TELEMETRY_TOKEN_FILE": str(paths.secrets / OTLP_TOKEN_SECRET),
         "ALEXANDRITE_TELEMETRY_INTERNAL_TOKEN_FILE": str(paths.secrets / INTERNAL_TOKEN_SECRET),
@@ -129,18 +133,24 @@ def service_programs(paths: Paths, tls: TlsMaterial, options: StackOptions) -> l
         },
     }
     programs = []
-    for service, port in SERVICE_PORTS.items():
+    for process in SERVICE_PROCESSES:
+        service = process.name
+        prefix = service.upper()
         broker = {}
         if options.broker == "cluster":
-            prefix = service.upper()
             broker = {f"{prefix}_AMQP_URL": CLUSTER_AMQP_URL, f"{prefix}_QUEUE_TYPE": "quorum"}
         programs.append(
             Program(
                 name=service,
                 command=[sys.executable, "-m", f"alexandrite.{service}"],
-                environment={**common, **automation.get(service, {}), **broker},
+                environment={
+                    **common,
+                    f"{prefix}_PORT": str(process.port),
+                    **automation.get(service, {}),
+                    **broker,
+                },
                 directory=REPO_ROOT,
-                ready_url=f"http://127.0.0.1:{port}/ready",
+                ready_url=process.ready_url,
                 start_timeout=60.0,
                 priority=50 if service == "files" else 60,
             )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from alexandrite.common import platform
 from alexandrite.common.settings import ServiceSettings, local_database_url
 
 __all__ = ["Settings"]
@@ -13,9 +15,9 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore")
 
     service_name: str = "shop-api"
-    port: int = 8001
+    port: int = Field(default_factory=lambda: platform.SHOP.port)
     database_url: str = local_database_url("alexandrite_shop")
-    files_url: str = "http://127.0.0.1:8004"
+    files_url: str = Field(default_factory=lambda: platform.FILES.url)
     materials: list[str] = ["PLA", "PETG", "ABS", "resin"]
     max_quantity: int = 1000
     # Uploads are streamed through to the file storage; this bounds the whole request.

@@ -6,13 +6,18 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from alexandrite.common import platform
+
 ENDPOINTS = {
-    "shop": "http://127.0.0.1:8001/ready",
-    "crm": "http://127.0.0.1:8002/ready",
-    "mes": "http://127.0.0.1:8003/ready",
-    "files": "http://127.0.0.1:8004/ready",
-    "zipkin": "http://127.0.0.1:9411/health",
-    "collector": "http://127.0.0.1:13133/",
+    process.name: str(process.ready_url)
+    for process in (
+        platform.SHOP,
+        platform.CRM,
+        platform.MES,
+        platform.FILES,
+        platform.ZIPKIN,
+        platform.COLLECTOR,
+    )
 }
 
 

@@ -10,19 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from alexandrite.common import platform
+
 pytestmark = [pytest.mark.e2e, pytest.mark.disruptive]
 
 CLI = [str(Path(sys.executable).with_name("alexandrite"))]
 
 # Every port of local mode (DESIGN.md §7) that `up` opens.
 PLATFORM_PORTS = {
-    "shop": 8001, "crm": 8002, "mes": 8003, "files": 8004, "notifier": 8005,
-    "gateway": 8443, "collector otlp grpc": 4317, "collector otlp http": 4318,
-    "collector own metrics": 8888, "collector span metrics": 8889, "collector health": 13133,
-    "zipkin": 9411, "prometheus": 9090, "alertmanager": 9093, "rabbitmq": 5672,
-    "rabbitmq management": 15672, "rabbitmq metrics": 15692, "postgresql": 5432,
-    "mariadb": 3306,
-}  # fmt: skip
+    name: port for process in platform.PROCESSES for name, port in process.ports().items()
+}
 
 
 def _open_ports() -> dict[str, int]:
