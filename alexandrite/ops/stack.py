@@ -282,7 +282,7 @@ def tear_down(everything: bool = False) -> None:
     for what, stop in steps:
         try:
             stop()
-        except Exception as error:  # noqa: BLE001 - every server gets its chance to stop
+        except Exception as error:  # every server gets its chance to stop
             _log.error("stopping %s failed: %s", what, error)
             failures.append(f"{what}: {error}")
     if failures:
