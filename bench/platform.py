@@ -23,6 +23,7 @@ from typing import Literal
 
 import httpx
 
+from alexandrite.common import platform
 from alexandrite.ops import mariadb
 from alexandrite.ops.collector import (
     CollectorSettings,
@@ -99,7 +100,7 @@ def bench_amqp_url(vhost: str = BENCH_VHOST) -> str:
             if attempt == 19:
                 raise RuntimeError(f"{' '.join(command)} failed: {done.stdout}{done.stderr}")
             time.sleep(1.5)
-    return f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    return f"amqp://guest:guest@{platform.HOST}:{platform.RABBITMQ.port}/{vhost}"
 
 
 def prometheus_values(text: str, metric: str) -> float:

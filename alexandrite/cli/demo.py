@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from alexandrite.common import platform
 from alexandrite.files.samples import SampleKind, sample_bytes
 
 __all__ = ["DemoResult", "place_order", "print_summary", "run_demo", "wait_terminal"]
@@ -99,7 +100,7 @@ async def wait_terminal(
 
 async def run_demo(
     orders: int,
-    shop_url: str = "http://127.0.0.1:8001",
+    shop_url: str = platform.SHOP.url,
     concurrency: int = 8,
     timeout_s: float = 300.0,
     console: Console | None = None,

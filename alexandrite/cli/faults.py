@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from alexandrite.common import platform
 from alexandrite.common.faults import (
     FAULTS,
     FaultValue,
@@ -42,8 +43,8 @@ app = typer.Typer(
 )
 console = Console()
 
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-MANAGEMENT_URL = "http://127.0.0.1:15672"
+DEFAULT_AMQP_URL = f"amqp://guest:guest@{platform.HOST}:{platform.RABBITMQ.port}/"
+MANAGEMENT_URL = f"http://{platform.HOST}:{platform.RABBITMQ.port_of('management')}"
 # Not an event envelope (no id, type, data): the consumer dead-letters it without retries.
 POISON_BODY = b'{"poison": "a message no consumer can read"}'
 

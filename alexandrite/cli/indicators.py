@@ -10,9 +10,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from alexandrite.common import platform
+
 __all__ = ["print_indicators"]
 
-PROMETHEUS = "http://127.0.0.1:9090"
+PROMETHEUS = platform.PROMETHEUS.url
 
 _SERVER = 'span_kind="SPAN_KIND_SERVER"'
 QUERIES = {

@@ -15,11 +15,12 @@ import httpx
 from rich.console import Console
 
 from alexandrite.cli.faults import clear_stored
+from alexandrite.common import platform
 
 __all__ = ["fault_rehearsal"]
 
-CRM = "http://127.0.0.1:8002"
-NOTIFIER = "http://127.0.0.1:8005"
+CRM = platform.CRM.url
+NOTIFIER = platform.NOTIFIER.url
 
 
 async def _notifications(client: httpx.AsyncClient, status: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 
 from alexandrite.cli.demo import DEMO_ROTATION, place_order
+from alexandrite.common import platform
 from alexandrite.files.samples import sample_bytes
 from alexandrite.gateway.principal import ADMIN, SUPPORT
 from tests.e2e.zipkin import wait_for_order_spans
@@ -38,7 +39,7 @@ async def traced_order() -> tuple[str, str]:
     """An order whose spans are in Zipkin: (order id, one of its trace ids)."""
     samples = {kind: sample_bytes(kind) for kind in set(DEMO_ROTATION)}
     async with httpx.AsyncClient(timeout=60) as client:
-        order_id = await place_order(client, "http://127.0.0.1:8001", 1, samples)
+        order_id = await place_order(client, platform.SHOP.url, 1, samples)
         spans = await wait_for_order_spans(
             client, order_id, lambda found: len(found) > 0, "the order's spans", timeout=60
         )

@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from alexandrite.cli.demo import DEMO_ROTATION, place_order, wait_terminal
+from alexandrite.common import platform
 from alexandrite.files.samples import sample_bytes
 from alexandrite.gateway.principal import SUPPORT
 from tests.e2e.test_support_console import CUBE, faults_on
@@ -22,7 +23,7 @@ from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-SHOP = "http://127.0.0.1:8001"
+SHOP = platform.SHOP.url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

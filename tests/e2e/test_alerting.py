@@ -23,6 +23,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from alexandrite.common import platform
 from alexandrite.common.faults import read_faults_file, write_faults_file
 from alexandrite.common.settings import default_faults_file
 from alexandrite.ops.paths import Paths
@@ -32,8 +33,8 @@ from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.disruptive]
 
-CRM = "http://127.0.0.1:8002"
-COLLECTOR_HEALTH = "http://127.0.0.1:13133/"
+CRM = platform.CRM.url
+COLLECTOR_HEALTH = f"{platform.COLLECTOR.url}/"
 # DESIGN.md §5: an alert reaches the notifier within a minute of its condition.
 DELIVERY_BUDGET_S = 60.0
 

@@ -10,12 +10,13 @@ import httpx
 import pytest
 
 from alexandrite.cli.demo import DEMO_ROTATION, place_order, wait_terminal
+from alexandrite.common import platform
 from alexandrite.files.samples import sample_bytes
 from tests.e2e.zipkin import Span, annotation_values, named, service, wait_for_order_spans
 
 pytestmark = pytest.mark.e2e
 
-SHOP = "http://127.0.0.1:8001"
+SHOP = platform.SHOP.url
 SAMPLES = {kind: sample_bytes(kind) for kind in set(DEMO_ROTATION)}
 
 

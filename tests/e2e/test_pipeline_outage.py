@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from alexandrite.cli.demo import DEMO_ROTATION, place_order, wait_terminal
+from alexandrite.common import platform
 from alexandrite.files.samples import SampleKind, sample_bytes
 from alexandrite.ops.paths import Paths
 from alexandrite.ops.supervisor import Supervisor
@@ -19,9 +20,9 @@ from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.disruptive]
 
-SHOP = "http://127.0.0.1:8001"
+SHOP = platform.SHOP.url
 SAMPLES = {kind: sample_bytes(kind) for kind in set(DEMO_ROTATION)}
-READY = {"otelcol": "http://127.0.0.1:13133/", "zipkin": "http://127.0.0.1:9411/health"}
+READY = {"otelcol": f"{platform.COLLECTOR.url}/", "zipkin": str(platform.ZIPKIN.ready_url)}
 
 
 async def _ready(url: str) -> bool:
@@ -81,10 +82,10 @@ SMALL_MODELS = [
                 SampleKind.OPEN_CUP_STL}
 ]
 SERVICE_METRICS = {
-    "shop": "http://127.0.0.1:8001/metrics",
-    "crm": "http://127.0.0.1:8002/metrics",
-    "mes": "http://127.0.0.1:8003/metrics",
-    "files": "http://127.0.0.1:8004/metrics",
+    "shop": f"{platform.SHOP.url}/metrics",
+    "crm": f"{platform.CRM.url}/metrics",
+    "mes": f"{platform.MES.url}/metrics",
+    "files": f"{platform.FILES.url}/metrics",
 }
 
 

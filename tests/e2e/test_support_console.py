@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 from alexandrite.cli.demo import DEMO_ROTATION, place_order, wait_terminal
+from alexandrite.common import platform
 from alexandrite.common.faults import FaultValue, read_faults_file, write_faults_file
 from alexandrite.common.settings import default_faults_file
 from alexandrite.files.samples import sample_bytes
@@ -29,7 +30,7 @@ from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-SHOP = "http://127.0.0.1:8001"
+SHOP = platform.SHOP.url
 OPEN_CUP = DEMO_ROTATION.index(DEMO_ROTATION[-1])  # not watertight: the CRM rejects it
 CUBE = 0
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import httpx
 
+from alexandrite.common import platform
 from tests.support.polling import eventually
 
-ZIPKIN = "http://127.0.0.1:9411"
+ZIPKIN = platform.ZIPKIN.url
 Span = dict[str, Any]
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from alexandrite.common import platform
 from alexandrite.crm.app import create_app as create_crm
 from alexandrite.crm.settings import Settings as CrmSettings
 from alexandrite.files.app import create_app as create_files
@@ -33,7 +34,7 @@ def _own_vhost(vhost: str) -> str:
         ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
     ):
         subprocess.run(command, check=command[2] != "delete_vhost", capture_output=True)
-    return f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    return f"amqp://guest:guest@{platform.HOST}:{platform.RABBITMQ.port}/{vhost}"
 
 
 @contextlib.asynccontextmanager

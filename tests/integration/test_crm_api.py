@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from alexandrite.common import platform
 from alexandrite.common.messaging.event import Event
 from alexandrite.common.messaging.topology import EVENTS_EXCHANGE
 from alexandrite.common.settings import TelemetrySettings
@@ -305,7 +306,7 @@ def fresh_vhost(name: str) -> str:
         ["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
     ):
         subprocess.run(command, check=command[2] != "delete_vhost", capture_output=True)
-    return f"amqp://guest:guest@127.0.0.1:5672/{name}"
+    return f"amqp://guest:guest@{platform.HOST}:{platform.RABBITMQ.port}/{name}"
 
 
 def spans_hold_no_personal_data(spans: list[ReadableSpan]) -> None:

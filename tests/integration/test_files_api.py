@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
+from alexandrite.common import platform
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.files.app import create_app
 from alexandrite.files.samples import BAD_SAMPLES, GOOD_SAMPLES, SampleKind, sample_bytes
@@ -84,7 +85,7 @@ def _settings(database_url: str, storage_dir: Path, max_upload_bytes: int) -> Se
         analysis_timeout_s=60,
         db_pool_size=4,
         # The test virtual host, left as it is: this service neither publishes nor consumes.
-        amqp_url=f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}",
+        amqp_url=f"amqp://guest:guest@{platform.HOST}:{platform.RABBITMQ.port}/{TEST_VHOST}",
     )
 
 

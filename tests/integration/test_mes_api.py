@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from alexandrite.common import platform
 from alexandrite.common.messaging.event import Event
 from alexandrite.common.messaging.topology import EVENTS_EXCHANGE
 from alexandrite.common.service import ServiceRuntime
@@ -51,7 +52,7 @@ from tests.support.servers import serve_in_process
 pytestmark = pytest.mark.integration
 
 VHOST = "alexandrite-test-mes"
-AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
+AMQP_URL = f"amqp://guest:guest@{platform.HOST}:{platform.RABBITMQ.port}/{VHOST}"
 DB_SUFFIX = "mes_test"
 TELEMETRY_OFF = TelemetrySettings(enabled=False)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import subprocess
 
+from alexandrite.common import platform
+
 TEST_VHOST = "alexandrite-test"
 
 
@@ -24,4 +26,4 @@ def test_amqp_url() -> str:
         ["rabbitmqctl", "-q", "set_permissions", "-p", TEST_VHOST, "guest", ".*", ".*", ".*"],
     ):
         subprocess.run(command, check=command[2] != "delete_vhost", capture_output=True)
-    return f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}"
+    return f"amqp://guest:guest@{platform.HOST}:{platform.RABBITMQ.port}/{TEST_VHOST}"

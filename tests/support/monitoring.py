@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from alexandrite.common import platform
 from alexandrite.notifier.app import create_app as create_notifier
 from alexandrite.notifier.settings import Settings as NotifierSettings
 from alexandrite.ops.monitoring import (
@@ -109,7 +110,7 @@ async def run_monitoring(
     directory: Path,
     *,
     targets: Mapping[str, str] | None = None,
-    shop_url: str = "http://127.0.0.1:8001",
+    shop_url: str = platform.SHOP.url,
     amqp_url: str | None = None,
     alert_profile: str = "test",
     database_suffix: str = "monitoring",
