@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 
 from alexandrite.cli.demo import DEMO_ROTATION, place_order, wait_terminal
+from alexandrite.common import platform
 from alexandrite.files.samples import sample_bytes
 from alexandrite.gateway.principal import ADMIN, SUPPORT
 from tests.e2e.zipkin import named, wait_for_order_spans
@@ -23,7 +24,7 @@ from tests.support.gateway import GatewayUnderTest, running_gateway
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-SHOP = "http://127.0.0.1:8001"
+SHOP = platform.SHOP.url
 
 
 @dataclass(frozen=True)
