@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alexandrite.common.paths import Paths
+
 __all__ = [
     "DB_PASSWORD_SECRET",
     "LOCAL_DB_PASSWORD",
@@ -71,8 +73,6 @@ class TelemetrySettings(BaseSettings):
 
 
 def default_faults_file() -> Path:
-    from alexandrite.ops.paths import Paths
-
     return Paths.from_env().run / "faults.json"
 
 
@@ -139,8 +139,6 @@ def role_password_secret(role: str) -> str:
 def read_secret(name: str, default: str) -> str:
     """The secret generated at setup (``alexandrite up``) in the secrets directory, else
     `default`. Services only read secrets: creating them is the setup's job."""
-    from alexandrite.ops.paths import Paths
-
     try:
         return (Paths.from_env().secrets / name).read_text().strip() or default
     except OSError:

@@ -13,10 +13,10 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from alexandrite.common import platform
+from alexandrite.common.paths import Paths
 from alexandrite.common.settings import ServiceSettings, local_database_url
 from alexandrite.files.analysis_pool import PoolBounds
 from alexandrite.files.mesh_limits import MeshLimits
-from alexandrite.ops.paths import Paths
 
 __all__ = ["Settings"]
 

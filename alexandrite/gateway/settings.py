@@ -14,6 +14,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from alexandrite.common import platform
+from alexandrite.common.paths import Paths
 from alexandrite.common.settings import ServiceSettings, read_secret
 
 __all__ = ["APP_ROLE", "APP_ROLE_SECRET", "DATABASE", "Settings", "app_database_url"]
@@ -30,14 +31,10 @@ def app_database_url(database: str = DATABASE) -> str:
 
 
 def _state_file(*parts: str) -> Path:
-    from alexandrite.ops.paths import Paths
-
     return Paths.from_env().state.joinpath(*parts)
 
 
 def _tls_file(name: str) -> Path:
-    from alexandrite.ops.paths import Paths
-
     return Paths.from_env().tls / name
 
 

@@ -1,54 +1,9 @@
-"""Where the platform keeps its run-time state (git-ignored) and its build cache (outside git)."""
+"""The platform's directories, from ``alexandrite.common.paths`` (services need them too: the
+layers point down, so they live in common); kept so the operations code's imports still read
+``alexandrite.ops.paths``."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from pathlib import Path
+from alexandrite.common.paths import DEPLOY_DIR, REPO_ROOT, Paths
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEPLOY_DIR = REPO_ROOT / "deploy"
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Every directory the operations code writes to, derived from two roots."""
-
-    state: Path
-    cache: Path
-
-    @classmethod
-    def from_env(cls) -> Paths:
-        state = Path(os.environ.get("ALEXANDRITE_STATE_DIR", REPO_ROOT / "var"))
-        cache = Path(
-            os.environ.get("ALEXANDRITE_CACHE_DIR", Path.home() / ".cache" / "alexandrite")
-        )
-        return cls(state=state.resolve(), cache=cache.resolve())
-
-    @property
-    def logs(self) -> Path:
-        return self.state / "logs"
-
-    @property
-    def run(self) -> Path:
-        """Sockets, pid files and rendered configuration."""
-        return self.state / "run"
-
-    @property
-    def tls(self) -> Path:
-        return self.state / "tls"
-
-    @property
-    def secrets(self) -> Path:
-        return self.state / "secrets"
-
-    @property
-    def data(self) -> Path:
-        """Data the services own on disk (model files)."""
-        return self.state / "data"
-
-    def ensure(self) -> Paths:
-        for directory in (self.logs, self.run, self.tls, self.secrets, self.data, self.cache):
-            directory.mkdir(parents=True, exist_ok=True)
-        self.secrets.chmod(0o700)
-        return self
+__all__ = ["DEPLOY_DIR", "REPO_ROOT", "Paths"]
