@@ -26,8 +26,9 @@ status:
 	$(BIN)/alexandrite status
 
 lint: setup
-	$(BIN)/ruff check alexandrite tests
+	$(BIN)/ruff check alexandrite tests bench
 	$(BIN)/mypy alexandrite
+	$(BIN)/mypy bench tests
 
 test-unit: setup
 	$(BIN)/python -m alexandrite.ops.helm_build

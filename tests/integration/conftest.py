@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest_asyncio
 
@@ -45,7 +46,8 @@ async def platform(tmp_path_factory: object) -> AsyncIterator[Platform]:
     amqp_url = test_amqp_url()
     storage = Path(tmp_path_factory.mktemp("models"))  # type: ignore[attr-defined]
     faults_file = Path(tmp_path_factory.mktemp("run")) / "faults.json"  # type: ignore[attr-defined]
-    common = {
+    # Any: the same keyword arguments go to five settings classes.
+    common: dict[str, Any] = {
         "amqp_url": amqp_url,
         "faults_file": faults_file,
         "consumer_retry_delays_ms": RETRY_DELAYS_MS,

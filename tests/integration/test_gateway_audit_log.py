@@ -6,6 +6,7 @@ service's database role can reach the table at all."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -16,8 +17,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 import typer
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from alexandrite.cli.security import audit_app, tokens_app, users_app
 from alexandrite.common.settings import local_database_password
@@ -78,7 +78,7 @@ async def _head_anchored(gateway: GatewayUnderTest) -> int:
 
 async def invoke(cli: CliRunner, app: typer.Typer, args: list[str], **options: Any) -> Result:
     """The commands run their own event loop (asyncio.run): keep it off the test's loop."""
-    return await asyncio.to_thread(cli.invoke, app, args, **options)
+    return await asyncio.to_thread(functools.partial(cli.invoke, app, args, **options))
 
 
 async def _tamper(gateway: GatewayUnderTest, *statements: str) -> None:

@@ -127,12 +127,13 @@ async def run_monitoring(
     paths = Paths(state=directory, cache=directory / "cache")
     prometheus_config = render_prometheus_config(paths, settings, directory / "run", targets)
     alertmanager_config = render_alertmanager_config(paths, settings, directory / "run")
+    broker: dict[str, Any] = {"amqp_url": amqp_url} if amqp_url else {}
     notifier_settings = NotifierSettings(
         port=settings.notifier_port,
         database_url=await fresh_database("notifier", database_suffix),
         shop_url=shop_url,
         delivery_poll_interval_s=0.5,
-        **({"amqp_url": amqp_url} if amqp_url else {}),
+        **broker,
     )
     prometheus = prometheus_program(paths, settings, prometheus_config)
     alertmanager = alertmanager_program(paths, settings, alertmanager_config)

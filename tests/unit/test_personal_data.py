@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from alexandrite.common.telemetry.exporters import ExportCounters, FilteringExporter
@@ -87,7 +87,7 @@ def test_secrets_in_a_query_string_leave_the_process_masked() -> None:
 
 def test_a_failing_exporter_counts_the_spans_it_lost() -> None:
     class Down(InMemorySpanExporter):
-        def export(self, spans):  # type: ignore[no-untyped-def]
+        def export(self, spans: object) -> SpanExportResult:
             raise ConnectionError("collector down")
 
     counters = ExportCounters()
