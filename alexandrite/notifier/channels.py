@@ -47,8 +47,18 @@ def render_text(notification: Notification) -> str:
         lines.append(f"order: {enrichment['order_id']}")
         if enrichment.get("verdict"):
             lines.append(f"verdict: {enrichment['verdict']}")
+        # A failure alert names each order with its own sentence and journey (OrderFailed).
+        linked = [
+            order for order in enrichment.get("orders", [])
+            if order.get("journey_url") and order.get("id") != enrichment["order_id"]
+        ]
         others = [i for i in enrichment.get("order_ids", []) if i != enrichment["order_id"]]
-        if others:
+        if linked:
+            lines.extend(
+                f"also failed: {order['id']}: {order.get('verdict')} ({order['journey_url']})"
+                for order in linked
+            )
+        elif others:
             lines.append(f"also in {enrichment.get('order_status')}: {', '.join(others)}")
     for name, url in (enrichment.get("links") or {}).items():
         lines.append(f"{name}: {url}")
