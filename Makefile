@@ -27,6 +27,7 @@ status:
 
 lint: setup
 	$(BIN)/ruff check alexandrite tests bench
+	$(BIN)/ruff format --check alexandrite tests bench
 	$(BIN)/mypy alexandrite
 	$(BIN)/mypy bench tests
 

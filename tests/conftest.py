@@ -26,9 +26,7 @@ from alexandrite.common.telemetry.order_context import OrderBaggageSpanProcessor
 _EXPORTER = InMemorySpanExporter()
 _PROVIDER = TracerProvider(resource=Resource.create({"service.name": "alexandrite-tests"}))
 _PROVIDER.add_span_processor(OrderBaggageSpanProcessor())
-_PROVIDER.add_span_processor(
-    SimpleSpanProcessor(FilteringExporter(_EXPORTER, ExportCounters()))
-)
+_PROVIDER.add_span_processor(SimpleSpanProcessor(FilteringExporter(_EXPORTER, ExportCounters())))
 trace.set_tracer_provider(_PROVIDER)
 
 _TOKEN_ENV = "ALEXANDRITE_TELEMETRY_INTERNAL_TOKEN_FILE"

@@ -79,8 +79,9 @@ def poison_routing_key(queue: str) -> str:
     keys = _known_bindings().get(queue) or _bindings_from_broker(queue)
     if not keys:
         known = ", ".join(_known_bindings())
-        raise InvalidFault(f"poison_message: no queue {queue!r} is bound to {EVENTS_EXCHANGE}; "
-                           f"known: {known}")
+        raise InvalidFault(
+            f"poison_message: no queue {queue!r} is bound to {EVENTS_EXCHANGE}; known: {known}"
+        )
     return ".".join("poison" if word in ("*", "#") else word for word in keys[0].split("."))
 
 

@@ -21,7 +21,7 @@ QUERIES = {
     "orders": 'alexandrite_orders{job="shop"}',
     "oldest": 'alexandrite_order_oldest_age_seconds{job="shop"}',
     "error_rate": (
-        f'sum by (service) (rate(traces_span_metrics_calls_total{{{_SERVER}, '
+        f"sum by (service) (rate(traces_span_metrics_calls_total{{{_SERVER}, "
         'http_response_status_code=~"5.."}[5m]))'
         f" / sum by (service) (rate(traces_span_metrics_calls_total{{{_SERVER}}}[5m]))"
     ),

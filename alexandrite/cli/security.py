@@ -25,10 +25,12 @@ from alexandrite.common.errors import AppError
 __all__ = ["audit_app", "tokens_app", "users_app"]
 
 users_app = typer.Typer(help="Users of the support gateway and their roles.", no_args_is_help=True)
-tokens_app = typer.Typer(help="API tokens for scripts (Authorization: Bearer).",
-                         no_args_is_help=True)
-audit_app = typer.Typer(help="The gateway's append-only, hash-chained audit log.",
-                        no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="API tokens for scripts (Authorization: Bearer).", no_args_is_help=True
+)
+audit_app = typer.Typer(
+    help="The gateway's append-only, hash-chained audit log.", no_args_is_help=True
+)
 
 console = Console()
 errors = Console(stderr=True)
@@ -199,8 +201,10 @@ def tokens_create(
         return await _audited(database, "token.create", f"{name} days={days}", change)
 
     issued = _run(work)
-    errors.print(f"token {issued.id} for {name}, expires {issued.expires_at:%Y-%m-%d}; "
-                 "store it now, it cannot be shown again:")
+    errors.print(
+        f"token {issued.id} for {name}, expires {issued.expires_at:%Y-%m-%d}; "
+        "store it now, it cannot be shown again:"
+    )
     print(issued.token)
 
 
@@ -227,8 +231,13 @@ def tokens_list(name: Annotated[str | None, typer.Argument()] = None) -> None:
     table = Table("id", "user", "created", "expires", "revoked")
     for token, user in _run(work):
         revoked = token.revoked_at.isoformat() if token.revoked_at else ""
-        table.add_row(str(token.id), user, f"{token.created_at:%Y-%m-%d %H:%M}",
-                      f"{token.expires_at:%Y-%m-%d}", revoked)
+        table.add_row(
+            str(token.id),
+            user,
+            f"{token.created_at:%Y-%m-%d %H:%M}",
+            f"{token.expires_at:%Y-%m-%d}",
+            revoked,
+        )
     console.print(table)
 
 
@@ -279,16 +288,25 @@ def audit_tail(lines: Annotated[int, typer.Option("--lines", "-n")] = 20) -> Non
 
     table = Table("seq", "at", "user", "role", "action", "path", "result", "status", "client")
     for row in _run(work):
-        table.add_row(str(row.seq), f"{row.at:%Y-%m-%d %H:%M:%S}", row.actor or "-",
-                      row.role or "-", row.action, row.path or "", row.result,
-                      str(row.status_code or ""), row.client or "")
+        table.add_row(
+            str(row.seq),
+            f"{row.at:%Y-%m-%d %H:%M:%S}",
+            row.actor or "-",
+            row.role or "-",
+            row.action,
+            row.path or "",
+            row.result,
+            str(row.status_code or ""),
+            row.client or "",
+        )
     console.print(table)
 
 
 @audit_app.command("export")
 def audit_export(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="file (default stdout)")]
-    = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file (default stdout)")
+    ] = None,
     after: Annotated[int, typer.Option(help="only rows with a greater sequence number")] = 0,
 ) -> None:
     """Write the log as JSON lines, hashes included, for archiving or a SIEM."""

@@ -18,6 +18,7 @@ __all__ = ["Database"]
 # declarative base would share its metadata and class registry, and two services imported in one
 # process (the in-process test stack) would collide on the ``outbox`` table.
 
+
 @dataclass
 class Database:
     engine: AsyncEngine

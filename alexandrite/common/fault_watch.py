@@ -59,6 +59,7 @@ class ConsumerPauseWatch:
                 raise
             except Exception as exc:
                 # The channel may be down right now: the next round tries again.
-                _log.warning("could not apply consumer_paused to %s: %r",
-                             self._consumer.queue_name, exc)
+                _log.warning(
+                    "could not apply consumer_paused to %s: %r", self._consumer.queue_name, exc
+                )
             await asyncio.sleep(self._interval_s)

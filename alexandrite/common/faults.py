@@ -252,9 +252,7 @@ class Faults:
         value = self.current().get("consumer_paused")
         if not isinstance(value, str):
             return False
-        return any(
-            service_name in (short, SERVICE_NAMES.get(short)) for short in value.split(",")
-        )
+        return any(service_name in (short, SERVICE_NAMES.get(short)) for short in value.split(","))
 
     @staticmethod
     def strikes(rate: float) -> bool:

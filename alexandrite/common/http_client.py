@@ -61,4 +61,3 @@ class ServiceClient:
 
     async def close(self) -> None:
         await self.http.aclose()
-

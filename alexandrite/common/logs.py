@@ -16,11 +16,14 @@ from opentelemetry import trace
 
 __all__ = ["JsonFormatter", "configure_logging"]
 
-_RESERVED = set(
-    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
-) | {
-    "message", "asctime", "color_message",
-    "otelTraceID", "otelSpanID", "otelTraceSampled", "otelServiceName",
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()) | {
+    "message",
+    "asctime",
+    "color_message",
+    "otelTraceID",
+    "otelSpanID",
+    "otelTraceSampled",
+    "otelServiceName",
 }
 
 

@@ -153,6 +153,4 @@ def local_database_password(role: str) -> str:
 def local_database_url(database: str) -> str:
     """The URL of `database` as its owner role, with the password from the secrets directory."""
     role = database_owner(database)
-    return (
-        f"postgresql+asyncpg://{role}:{local_database_password(role)}@127.0.0.1:5432/{database}"
-    )
+    return f"postgresql+asyncpg://{role}:{local_database_password(role)}@127.0.0.1:5432/{database}"

@@ -36,8 +36,9 @@ async def on_production_event(uow: UnitOfWork, event: Event) -> None:
     with order_scope(order_id):
         review = await find_review(uow.session, order_id, lock=True)
         if review is None:
-            _log.warning("%s for order %s, which the CRM never reviewed", event.routing_key,
-                         order_id)
+            _log.warning(
+                "%s for order %s, which the CRM never reviewed", event.routing_key, order_id
+            )
             return
         if not is_forward(ReviewStatus(review.status), new):
             trace.get_current_span().add_event(
@@ -59,8 +60,9 @@ async def on_order_cancelled(uow: UnitOfWork, event: Event) -> None:
             # Cancelled before submission, or overtaking it: remember it for a late submission.
             if not await was_cancelled(uow, order_id):
                 uow.session.add(
-                    StatusChange(order_id=order_id, status=ReviewStatus.CANCELLED.value,
-                                 reason=reason)
+                    StatusChange(
+                        order_id=order_id, status=ReviewStatus.CANCELLED.value, reason=reason
+                    )
                 )
             return
         if can_cancel(ReviewStatus(review.status)):

@@ -1,7 +1,7 @@
 """The CRM's business metrics (names: the monitoring contract).
 
-    alexandrite_complaints_total
-    alexandrite_orders{status}, alexandrite_order_oldest_age_seconds{status}   reviews, at scrape
+alexandrite_complaints_total
+alexandrite_orders{status}, alexandrite_order_oldest_age_seconds{status}   reviews, at scrape
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ __all__ = ["CrmMetrics", "review_status_collector"]
 class CrmMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.complaints = Counter(
-            "alexandrite_complaints_total", "Complaints received from customers.",
+            "alexandrite_complaints_total",
+            "Complaints received from customers.",
             registry=registry,
         )
 

@@ -188,7 +188,6 @@ class FilesHandlers:
             await uow.commit()
         return model
 
-
     async def _slow_analysis_fault(self) -> None:
         delay = self._faults.slow_analysis_s if self._faults is not None else 0.0
         if delay > 0:

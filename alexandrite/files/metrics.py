@@ -1,8 +1,8 @@
 """The file storage's metrics (names: the monitoring contract).
 
-    alexandrite_model_upload_seconds                  receiving and storing a model's bytes
-    alexandrite_model_analysis_seconds                checking and measuring it (failures too)
-    alexandrite_model_analysis_failures_total{reason} invalid_model | timeout | worker_crash
+alexandrite_model_upload_seconds                  receiving and storing a model's bytes
+alexandrite_model_analysis_seconds                checking and measuring it (failures too)
+alexandrite_model_analysis_failures_total{reason} invalid_model | timeout | worker_crash
 """
 
 from __future__ import annotations

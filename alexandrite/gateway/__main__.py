@@ -7,6 +7,4 @@ from alexandrite.gateway.server import tls_config
 from alexandrite.gateway.settings import Settings
 
 settings = Settings()
-uvicorn.Server(
-    tls_config(create_app(settings), settings, loop="uvloop", http="httptools")
-).run()
+uvicorn.Server(tls_config(create_app(settings), settings, loop="uvloop", http="httptools")).run()

@@ -50,8 +50,9 @@ def create_app(
         anchoring = asyncio.create_task(
             runtime.audit.keep_anchoring(settings.audit_anchor_interval_s), name="audit-anchor"
         )
-        _log.info("support gateway %s listening on %s:%d", __version__, settings.host,
-                  settings.port)
+        _log.info(
+            "support gateway %s listening on %s:%d", __version__, settings.host, settings.port
+        )
         try:
             yield
         finally:
@@ -88,8 +89,10 @@ def create_app(
         database_ok = await runtime.database.ping()
         return JSONResponse(
             status_code=200 if database_ok else 503,
-            content={"status": "ready" if database_ok else "not ready",
-                     "checks": {"database": database_ok}},
+            content={
+                "status": "ready" if database_ok else "not ready",
+                "checks": {"database": database_ok},
+            },
         )
 
     app.include_router(auth_routes.router)

@@ -27,8 +27,21 @@ __all__ = ["GENESIS", "HASHED_FIELDS", "ChainReport", "ChainVerifier", "canonica
 
 GENESIS = "0" * 64
 HASHED_FIELDS = (
-    "seq", "at", "actor", "role", "action", "method", "path", "trace_id", "order_id",
-    "result", "status_code", "client", "user_agent", "detail", "prev_hash",
+    "seq",
+    "at",
+    "actor",
+    "role",
+    "action",
+    "method",
+    "path",
+    "trace_id",
+    "order_id",
+    "result",
+    "status_code",
+    "client",
+    "user_agent",
+    "detail",
+    "prev_hash",
 )
 
 

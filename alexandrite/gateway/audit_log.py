@@ -61,8 +61,16 @@ def printable(text: str) -> str:
 
 
 def _truncate(entry: AuditEntry) -> dict[str, Any]:
-    limits = {"actor": 64, "role": 128, "action": 64, "method": 16, "trace_id": 32,
-              "order_id": 64, "result": 32, "client": 64}
+    limits = {
+        "actor": 64,
+        "role": 128,
+        "action": 64,
+        "method": 16,
+        "trace_id": 32,
+        "order_id": 64,
+        "result": 32,
+        "client": 64,
+    }
     values = asdict(entry)
     for name, value in values.items():
         if isinstance(value, str):
@@ -104,7 +112,9 @@ class AuditLog:
             row = AuditRow(**values)
             session.add(row)
         _log.info(
-            "audit %s %s", entry.action, entry.result,
+            "audit %s %s",
+            entry.action,
+            entry.result,
             extra={"audit": {**values, "at": values["at"].isoformat()}},
         )
         if self.anchors is not None and (anchor or self.anchors.due(seq)):
@@ -181,7 +191,8 @@ class AuditLog:
             expected = recorded.get(row.seq) if recorded else None
             if expected is not None and expected != row.hash:
                 return _broken(
-                    verifier.report(), row.seq,
+                    verifier.report(),
+                    row.seq,
                     f"its hash differs from the one anchored outside the database ({expected}):"
                     " rows were deleted and the sequence reused, or the chain rewritten",
                 )
@@ -189,13 +200,15 @@ class AuditLog:
         if report.ok and self.anchors is not None:
             if recorded is None and report.rows:
                 return _broken(
-                    report, report.head_seq,
+                    report,
+                    report.head_seq,
                     f"no anchor file at {self.anchors.path}: the newest rows cannot be checked",
                 )
             newest = max(recorded) if recorded else 0
             if newest > report.head_seq:
                 return _broken(
-                    report, report.head_seq + 1,
+                    report,
+                    report.head_seq + 1,
                     f"the table ends at row {report.head_seq} but row {newest} was anchored: "
                     "the newest rows were deleted",
                 )

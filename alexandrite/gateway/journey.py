@@ -66,8 +66,16 @@ def steps_of(history: list[dict[str, Any]]) -> list[Step]:
         left = _parse_time(str(following["at"])) if following is not None else None
         if following is None and entry["status"] in TERMINAL:
             left = entered
-        steps.append(Step(str(entry["status"]), entered, left, entry.get("trace_id"),
-                          entry.get("span_id"), entry.get("reason")))
+        steps.append(
+            Step(
+                str(entry["status"]),
+                entered,
+                left,
+                entry.get("trace_id"),
+                entry.get("span_id"),
+                entry.get("reason"),
+            )
+        )
     return steps
 
 
@@ -322,7 +330,14 @@ class JourneyBuilder:
         errors = span_errors(spans)
         final_trace = steps[-1].trace_id if steps else None
         verdict = decide(
-            status, steps, index.get("reason"), errors, hops, waiting, self._limits, now,
+            status,
+            steps,
+            index.get("reason"),
+            errors,
+            hops,
+            waiting,
+            self._limits,
+            now,
             printer=_printer(spans, final_trace) or (waiting or {}).get("printer"),
         )
         created = steps[0].entered if steps else now
@@ -336,8 +351,7 @@ class JourneyBuilder:
             "created_at": created.isoformat(),
             "lifecycle_s": round((end - created).total_seconds(), 3),
             "statuses": [
-                self._status_view(step, now, caused_by.get(str(step.span_id)))
-                for step in steps
+                self._status_view(step, now, caused_by.get(str(step.span_id))) for step in steps
             ],
             "steps": timeline(history, now),
             "hops": [_hop_view(hop) for hop in hops],

@@ -77,7 +77,9 @@ class OrderLists:
 
     async def _orders(self, status: str, oldest_first: bool) -> list[dict[str, Any]]:
         params: dict[str, str | int] = {
-            "status": status, "limit": _PER_STATUS, "oldest_first": str(oldest_first).lower()
+            "status": status,
+            "limit": _PER_STATUS,
+            "oldest_first": str(oldest_first).lower(),
         }
         try:
             response = await self._shop.get("/api/v1/orders", params=params)

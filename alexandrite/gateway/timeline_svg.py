@@ -26,9 +26,16 @@ _ROW = 18
 _MAX_SPANS = 40
 _FLOOR = 0.3
 _COLOURS = {
-    "created": "#9bb", "submitted": "#7ac", "in_review": "#a9d", "approved": "#6b8",
-    "queued": "#db6", "in_production": "#e94", "completed": "#4a4", "failed": "#c33",
-    "rejected": "#c66", "cancelled": "#999",
+    "created": "#9bb",
+    "submitted": "#7ac",
+    "in_review": "#a9d",
+    "approved": "#6b8",
+    "queued": "#db6",
+    "in_production": "#e94",
+    "completed": "#4a4",
+    "failed": "#c33",
+    "rejected": "#c66",
+    "cancelled": "#999",
 }
 
 
@@ -47,8 +54,10 @@ class Axis:
         # The typical gap is drawn at a readable width; longer ones grow with their logarithm,
         # and every gap keeps a floor so that a one-second step beside a one-day wait shows.
         base = max(gaps[len(gaps) // 2] if gaps else 1.0, 0.01)
-        weights = [_FLOOR + math.log1p(gap / base) for gap in
-                   (b - a for a, b in itertools.pairwise(points))]
+        weights = [
+            _FLOOR + math.log1p(gap / base)
+            for gap in (b - a for a, b in itertools.pairwise(points))
+        ]
         scale = width / (sum(weights) or 1.0)
         positions = [0.0]
         for weight in weights:
@@ -83,8 +92,10 @@ def _seconds(value: str | None, origin: datetime) -> float | None:
 
 
 def _text(x: float, y: float, label: str, anchor: str = "start", size: int = 11) -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}">'
-            f"{escape(label)}</text>")
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}">'
+        f"{escape(label)}</text>"
+    )
 
 
 def timeline_svg(journey: dict[str, Any], spans: list[dict[str, Any]]) -> str:
@@ -118,7 +129,7 @@ def timeline_svg(journey: dict[str, Any], spans: list[dict[str, Any]]) -> str:
         parts.append(
             f'<rect x="{x0:.1f}" y="{y}" width="{max(x1 - x0, 2):.1f}" height="{_ROW - 3}" '
             f'fill="{colour}"><title>{escape(status["status"])}: '
-            f'{escape(duration(status["duration_s"]))}</title></rect>'
+            f"{escape(duration(status['duration_s']))}</title></rect>"
         )
         if x1 - x0 > 40:
             parts.append(_text(x0 + 3, y + 12, status["status"], size=10))
@@ -147,7 +158,7 @@ def timeline_svg(journey: dict[str, Any], spans: list[dict[str, Any]]) -> str:
             parts.append(
                 f'<line x1="{x0:.1f}" y1="{line_y}" x2="{x1:.1f}" y2="{line_y}" stroke="#555" '
                 f'stroke-dasharray="3 2"><title>{escape(hop["routing_key"])} waited '
-                f'{escape(duration(consumer["wait_s"]))} for {escape(consumer["service"])}'
+                f"{escape(duration(consumer['wait_s']))} for {escape(consumer['service'])}"
                 "</title></line>"
             )
     axis_y = height - 12

@@ -66,9 +66,7 @@ def _awaited_publish(hops: list[Hop], routing_key: str | None) -> Hop | None:
     return max(matching, key=lambda hop: hop.published_us or 0) if matching else None
 
 
-def _why_waiting(
-    current: Step, waiting: dict[str, Any] | None, hops: list[Hop]
-) -> str:
+def _why_waiting(current: Step, waiting: dict[str, Any] | None, hops: list[Hop]) -> str:
     if waiting is None:
         return ""
     service = waiting.get("service")
@@ -148,8 +146,12 @@ def decide(
             f"{word} {stage}{at}{on_printer}: {text or 'no reason recorded'}{where}"
         )
         if error is not None:
-            verdict["step"] = {"service": error.service, "span": error.span,
-                               "trace_id": error.trace_id, "span_id": error.span_id}
+            verdict["step"] = {
+                "service": error.service,
+                "span": error.span,
+                "trace_id": error.trace_id,
+                "span_id": error.span_id,
+            }
         return verdict
     if status == "completed":
         verdict["state"] = "completed"
@@ -157,8 +159,12 @@ def decide(
         return verdict
     verdict["waiting_on"] = waiting
     if current is not None and current.trace_id:
-        verdict["step"] = {"service": (waiting or {}).get("service"), "span": None,
-                           "trace_id": current.trace_id, "span_id": current.span_id}
+        verdict["step"] = {
+            "service": (waiting or {}).get("service"),
+            "span": None,
+            "trace_id": current.trace_id,
+            "span_id": current.span_id,
+        }
     why = _why_waiting(current, waiting, hops) if current is not None else ""
     limit_words = f", limit {duration(limit.seconds)}" if limit is not None else ", no limit"
     head = f"Waiting {duration(in_status)} in `{status}`{limit_words}"

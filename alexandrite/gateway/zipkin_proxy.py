@@ -32,13 +32,29 @@ from alexandrite.common.query_secrets import redact_query
 __all__ = ["ZipkinProxy", "clean_query", "upstream_path"]
 
 _FORWARDED_REQUEST_HEADERS = (
-    "accept", "accept-encoding", "accept-language", "if-none-match", "if-modified-since",
-    "range", "cache-control",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "if-none-match",
+    "if-modified-since",
+    "range",
+    "cache-control",
 )
-_HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "set-cookie", "server", "date",
-})
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "set-cookie",
+        "server",
+        "date",
+    }
+)
 
 
 def clean_query(query: str) -> str:

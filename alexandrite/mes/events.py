@@ -10,4 +10,3 @@ __all__ = ["queue_spec"]
 
 def queue_spec(retry_delays_ms: list[int], name: str = contracts.MES_QUEUE) -> QueueSpec:
     return contracts.queue_spec(contracts.MES_QUEUE, retry_delays_ms, name)
-

@@ -1,16 +1,16 @@
 """The MES's metrics (names: the monitoring contract).
 
-    alexandrite_orders{status}, alexandrite_order_oldest_age_seconds{status}
-        production jobs per status, and since when the oldest has been in each open status
-        (queued: created; in_production: started)
-    alexandrite_print_overrun_ratio
-        the worst printing job's time so far over its expected print time (from its model's
-        volume and the print speed settings); 0 when nothing prints. Alert: PrintJobOverdue
-    alexandrite_print_jobs_recovered_total{outcome}
-        prints found without a live process: resumed, failed, or released (a printer held for
-        a job whose model was still being checked)
-    alexandrite_mes_database_retries_total
-        writes retried because the database was unreachable
+alexandrite_orders{status}, alexandrite_order_oldest_age_seconds{status}
+    production jobs per status, and since when the oldest has been in each open status
+    (queued: created; in_production: started)
+alexandrite_print_overrun_ratio
+    the worst printing job's time so far over its expected print time (from its model's
+    volume and the print speed settings); 0 when nothing prints. Alert: PrintJobOverdue
+alexandrite_print_jobs_recovered_total{outcome}
+    prints found without a live process: resumed, failed, or released (a printer held for
+    a job whose model was still being checked)
+alexandrite_mes_database_retries_total
+    writes retried because the database was unreachable
 """
 
 from __future__ import annotations
@@ -68,9 +68,7 @@ class PrintOverrunCollector(ScrapeCollector):
     """``alexandrite_print_overrun_ratio``, read from the jobs table at scrape time, so a print
     that nothing drives any more still shows (and grows)."""
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], print_times: PrintTimes
-    ) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], print_times: PrintTimes) -> None:
         super().__init__()
         self._sessions = sessions
         self._print_times = print_times

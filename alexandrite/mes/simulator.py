@@ -143,9 +143,7 @@ class PrinterFleet:
         try:
             await self._handlers.fail_job(ticket.job_id, f"printer error: {type(error).__name__}")
         except Exception as exc:
-            _log.warning(
-                "%s: job %s left to its lease (%r)", printer.name, ticket.job_id, exc
-            )
+            _log.warning("%s: job %s left to its lease (%r)", printer.name, ticket.job_id, exc)
 
     async def _work_once(self, printer: _Printer) -> bool:
         """Take one job (or resume one) and print it; False when there was nothing to do."""

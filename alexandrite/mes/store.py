@@ -70,9 +70,7 @@ class Job(Base):
     printer: Mapped[str | None] = mapped_column(String(50))
     reason: Mapped[str | None] = mapped_column(Text)
     # W3C context of the handler that queued the job: printing joins the order's trace.
-    trace_headers: Mapped[dict[str, str]] = mapped_column(
-        JSONB, server_default=text("'{}'::jsonb")
-    )
+    trace_headers: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -295,9 +293,7 @@ class SqlMesUnitOfWork:
     def __init__(self, inner: UnitOfWork, already_open: bool = False) -> None:
         self._inner = inner
         self._already_open = already_open
-        self.jobs: JobRepository = (
-            SqlJobRepository(inner.session) if already_open else _NotOpen()
-        )
+        self.jobs: JobRepository = SqlJobRepository(inner.session) if already_open else _NotOpen()
 
     @classmethod
     def joining(cls, uow: UnitOfWork) -> SqlMesUnitOfWork:

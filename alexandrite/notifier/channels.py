@@ -49,7 +49,8 @@ def render_text(notification: Notification) -> str:
             lines.append(f"verdict: {enrichment['verdict']}")
         # A failure alert names each order with its own sentence and journey (OrderFailed).
         linked = [
-            order for order in enrichment.get("orders", [])
+            order
+            for order in enrichment.get("orders", [])
             if order.get("journey_url") and order.get("id") != enrichment["order_id"]
         ]
         others = [i for i in enrichment.get("order_ids", []) if i != enrichment["order_id"]]
@@ -101,9 +102,7 @@ class EmailChannel:
             if s.smtp_starttls:
                 smtp.starttls()
             if s.smtp_username:
-                password = (
-                    s.smtp_password_file.read_text().strip() if s.smtp_password_file else ""
-                )
+                password = s.smtp_password_file.read_text().strip() if s.smtp_password_file else ""
                 smtp.login(s.smtp_username, password)
             smtp.send_message(message)
 

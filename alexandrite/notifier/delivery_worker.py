@@ -83,13 +83,17 @@ class DeliveryWorker:
     async def _enrich_new(self) -> None:
         async with self._sessions() as session:
             rows = (
-                await session.execute(
-                    select(Notification)
-                    .where(Notification.enriched_at.is_(None))
-                    .order_by(Notification.id)
-                    .limit(_BATCH)
+                (
+                    await session.execute(
+                        select(Notification)
+                        .where(Notification.enriched_at.is_(None))
+                        .order_by(Notification.id)
+                        .limit(_BATCH)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             firing: dict[str, Any] = {}
             for notification in rows:
                 if notification.status == "resolved":
@@ -171,17 +175,25 @@ class DeliveryWorker:
                 values["status"] = DeliveryStatus.FAILED
                 _log.error(
                     "gave up delivering notification %d to %s after %d attempts: %s",
-                    notification.id, delivery.channel, attempts, exc,
+                    notification.id,
+                    delivery.channel,
+                    attempts,
+                    exc,
                 )
             else:
                 delay = backoff_seconds(
-                    attempts, self._settings.delivery_backoff_s,
+                    attempts,
+                    self._settings.delivery_backoff_s,
                     self._settings.delivery_backoff_max_s,
                 )
                 values["next_attempt_at"] = datetime.now(UTC) + timedelta(seconds=delay)
                 _log.warning(
                     "delivering notification %d to %s failed (attempt %d), retry in %.0f s: %s",
-                    notification.id, delivery.channel, attempts, delay, exc,
+                    notification.id,
+                    delivery.channel,
+                    attempts,
+                    delay,
+                    exc,
                 )
         else:
             values["status"] = DeliveryStatus.DELIVERED

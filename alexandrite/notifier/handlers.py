@@ -57,14 +57,18 @@ class NotifierHandlers:
                 new += 1
                 await uow.session.execute(
                     pg_insert(Delivery).values(
-                        [{"notification_id": notification_id, "channel": channel}
-                         for channel in self._channels]
+                        [
+                            {"notification_id": notification_id, "channel": channel}
+                            for channel in self._channels
+                        ]
                     )
                 )
             await uow.commit()
         if new:
             _log.info(
-                "received %d new alert notification(s) of %d", new, len(payload.alerts),
+                "received %d new alert notification(s) of %d",
+                new,
+                len(payload.alerts),
                 extra={"group_key": payload.group_key},
             )
             if self._on_received is not None:

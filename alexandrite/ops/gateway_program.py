@@ -52,5 +52,3 @@ def gateway_program(
         start_timeout=60.0,
         priority=70,
     )
-
-

@@ -104,4 +104,3 @@ def stop_postgres(timeout: float = 60.0) -> None:
         what="PostgreSQL shutdown",
         timeout=timeout,
     )
-

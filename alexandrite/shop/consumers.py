@@ -16,6 +16,7 @@ from alexandrite.shop.store import get_order
 
 __all__ = ["event_handlers"]
 
+
 async def follow_status(uow: UnitOfWork, event: Event, metrics: ShopMetrics | None = None) -> None:
     news = contracts.parse(event, contracts.CONTRACTS[event.routing_key])
     new = contracts.ORDER_STATUS_OF_EVENT[event.routing_key]

@@ -207,4 +207,3 @@ class ShopHandlers:
     def _require(order: Order, status: OrderStatus, action: str) -> None:
         if order.status != status:
             raise Conflict(f"cannot {action}: order {order.id} is {order.status}, not {status}")
-

@@ -41,8 +41,11 @@ async def order_traces(order_id: uuid.UUID, runtime: RuntimeDep) -> dict[str, An
         rows = (
             await session.execute(
                 select(
-                    outbox.c.id, outbox.c.routing_key, outbox.c.trace_headers,
-                    outbox.c.occurred_at, outbox.c.published_at,
+                    outbox.c.id,
+                    outbox.c.routing_key,
+                    outbox.c.trace_headers,
+                    outbox.c.occurred_at,
+                    outbox.c.published_at,
                 )
                 .where(outbox.c.order_id == order_id)
                 .order_by(outbox.c.occurred_at)

@@ -1,10 +1,10 @@
 """The Shop's business metrics (names: the monitoring contract).
 
-    alexandrite_orders_created_total
-    alexandrite_orders_finished_total{final_status}   rejected | completed | failed | cancelled
-    alexandrite_order_processing_seconds              creation → terminal status
-    alexandrite_order_status_seconds{status}          time in a status, observed when it is left
-    alexandrite_orders{status}, alexandrite_order_oldest_age_seconds{status}   (at scrape time)
+alexandrite_orders_created_total
+alexandrite_orders_finished_total{final_status}   rejected | completed | failed | cancelled
+alexandrite_order_processing_seconds              creation → terminal status
+alexandrite_order_status_seconds{status}          time in a status, observed when it is left
+alexandrite_orders{status}, alexandrite_order_oldest_age_seconds{status}   (at scrape time)
 """
 
 from __future__ import annotations

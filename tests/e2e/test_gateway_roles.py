@@ -42,13 +42,20 @@ async def order() -> Order:
         order_id = await place_order(client, SHOP, 0, samples)
         finished = await wait_terminal(client, SHOP, order_id, time.monotonic() + 180)
         spans = await wait_for_order_spans(
-            client, order_id, lambda found: named(found, "order.lifecycle"),
-            "the order's lifecycle in Zipkin", timeout=60,
+            client,
+            order_id,
+            lambda found: named(found, "order.lifecycle"),
+            "the order's lifecycle in Zipkin",
+            timeout=60,
         )
     lifecycle = spans[0]
     steps = tuple(str(lifecycle.get("tags", {}).get("order.step_trace_ids", "")).split(","))
-    return Order(id=order_id, status=finished["status"], trace_id=lifecycle["traceId"],
-                 step_trace_ids=tuple(step for step in steps if step))
+    return Order(
+        id=order_id,
+        status=finished["status"],
+        trace_id=lifecycle["traceId"],
+        step_trace_ids=tuple(step for step in steps if step),
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -85,8 +92,10 @@ async def _principals(gateway: GatewayUnderTest) -> dict[str, tuple[dict[str, st
         ann_cookie = await gateway.login(client, "ann")
     async with gateway.client() as client:
         dis_cookie = await gateway.login(client, "dis")
-    tokens = {name: await gateway.token(name) for name in ("sam", "ann", "both", "dis", "gone",
-                                                              "old", "rev")}
+    tokens = {
+        name: await gateway.token(name)
+        for name in ("sam", "ann", "both", "dis", "gone", "old", "rev")
+    }
     await gateway.accounts.set_disabled("dis", True)
     await gateway.accounts.delete_user("gone")
     [(revoked, _)] = await gateway.accounts.list_tokens("rev")
@@ -142,10 +151,7 @@ async def test_only_support_passes_every_tracing_route_and_every_attempt_is_audi
                     assert response.headers["content-type"].startswith("application/json")
                 if status in (401, 403):
                     assert response.headers["content-type"] == "application/problem+json"
-    wrong = {
-        key: code for key, code in outcomes.items()
-        if code != principals[key[0]][1]
-    }
+    wrong = {key: code for key, code in outcomes.items() if code != principals[key[0]][1]}
     assert not wrong, f"unexpected statuses: {wrong}"
     rows = await gateway.audit_rows(before)
     assert len(rows) == len(expected)

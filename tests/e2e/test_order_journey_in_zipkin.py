@@ -25,10 +25,7 @@ async def _orders_until(client: httpx.AsyncClient, wanted: set[str]) -> dict[str
     ``wanted``; bounded, so a platform that never fails an order fails this test instead."""
     found: dict[str, dict[str, Any]] = {}
     for batch in range(8):
-        ids = [
-            await place_order(client, SHOP, batch * 5 + i, SAMPLES)
-            for i in range(5)
-        ]
+        ids = [await place_order(client, SHOP, batch * 5 + i, SAMPLES) for i in range(5)]
         for order_id in ids:
             order = await wait_terminal(client, SHOP, order_id, time.monotonic() + 120)
             found.setdefault(order["status"], order)
@@ -62,10 +59,14 @@ async def test_a_completed_order_is_found_by_id_across_every_system(
     assert {"shop-api", "crm-api", "mes-api", "file-storage"} <= {service(s) for s in spans}
     assert all(s["tags"].get("order.id") == order["id"] for s in spans)
 
-    producers = {s["tags"].get("messaging.rabbitmq.destination.routing_key") for s in
-                 _span_kinds(spans, "PRODUCER")}
-    consumers = {s["tags"].get("messaging.rabbitmq.destination.routing_key") for s in
-                 _span_kinds(spans, "CONSUMER")}
+    producers = {
+        s["tags"].get("messaging.rabbitmq.destination.routing_key")
+        for s in _span_kinds(spans, "PRODUCER")
+    }
+    consumers = {
+        s["tags"].get("messaging.rabbitmq.destination.routing_key")
+        for s in _span_kinds(spans, "CONSUMER")
+    }
     expected_routes = {
         "order.submitted",
         "order.in_review",

@@ -78,8 +78,13 @@ LOAD_WORKERS = 3
 SMALL_MODELS = [
     index
     for index, kind in enumerate(DEMO_ROTATION)
-    if kind in {SampleKind.CUBE_STL, SampleKind.CUBE_ASCII_STL, SampleKind.CAPSULE_3MF,
-                SampleKind.OPEN_CUP_STL}
+    if kind
+    in {
+        SampleKind.CUBE_STL,
+        SampleKind.CUBE_ASCII_STL,
+        SampleKind.CAPSULE_3MF,
+        SampleKind.OPEN_CUP_STL,
+    }
 ]
 SERVICE_METRICS = {
     "shop": f"{platform.SHOP.url}/metrics",
@@ -96,7 +101,8 @@ async def _spans_lost(client: httpx.AsyncClient) -> dict[str, float]:
         response = await client.get(url)
         response.raise_for_status()
         (line,) = [
-            line for line in response.text.splitlines()
+            line
+            for line in response.text.splitlines()
             if line.startswith("alexandrite_spans_failed_total ")
         ]
         lost[service] = float(line.split()[1])

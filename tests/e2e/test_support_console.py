@@ -95,7 +95,9 @@ async def test_a_completed_order_says_how_long_it_took_and_its_steps_sum_to_it(
     order = await _order(CUBE, mes_failure_rate=0.0)
     assert order["status"] == "completed"
     journey = await _journey_when(
-        support, order["id"], lambda j: j["hops"] and j["model"] and j["model"]["upload_s"],
+        support,
+        order["id"],
+        lambda j: j["hops"] and j["model"] and j["model"]["upload_s"],
         "the completed order's traces in Zipkin",
     )
     verdict = journey["verdict"]
@@ -118,7 +120,9 @@ async def test_a_failed_print_shows_the_printers_reason_and_links_the_failing_sp
     order = await _order(CUBE, mes_failure_rate=1.0)
     assert order["status"] == "failed"
     journey = await _journey_when(
-        support, order["id"], lambda j: j["verdict"]["step"] is not None,
+        support,
+        order["id"],
+        lambda j: j["verdict"]["step"] is not None,
         "the failing span in Zipkin",
     )
     verdict = journey["verdict"]
@@ -128,8 +132,9 @@ async def test_a_failed_print_shows_the_printers_reason_and_links_the_failing_sp
     assert f": {order['reason']} (mes-api, span " in verdict["summary"]
     step = verdict["step"]
     assert step["service"] == "mes-api" and len(step["span_id"]) == 16
-    assert any(e["error"] == order["reason"] and e["service"] == "mes-api"
-               for e in journey["errors"])
+    assert any(
+        e["error"] == order["reason"] and e["service"] == "mes-api" for e in journey["errors"]
+    )
     _lifecycle_sums(journey)
     page = await support.get(f"/orders/{order['id']}", headers={"accept": "text/html"})
     assert order["reason"] in page.text and "True" not in page.text and "None" not in page.text
@@ -158,8 +163,11 @@ async def test_an_order_held_by_a_paused_consumer_is_stalled_on_its_queue(
         async with httpx.AsyncClient(timeout=60) as client:
             order_id = await place_order(client, SHOP, CUBE, samples)
         journey = await _journey_when(
-            support, order_id, lambda j: j["verdict"]["state"] == "stalled",
-            "the order to pass the approved limit (30 s, test profile)", timeout=150,
+            support,
+            order_id,
+            lambda j: j["verdict"]["state"] == "stalled",
+            "the order to pass the approved limit (30 s, test profile)",
+            timeout=150,
         )
         lists = (await support.get("/api/v1/orders", params={"view": "stalled"})).json()
     verdict = journey["verdict"]
@@ -172,8 +180,9 @@ async def test_an_order_held_by_a_paused_consumer_is_stalled_on_its_queue(
     assert "0 consumers" in verdict["summary"]
     assert order_id in {row["order_id"] for row in lists}
     rows = await gateway.audit_rows()
-    assert any(r["order_id"] == order_id and r["actor"] == "sam" and r["result"] == "allowed"
-               for r in rows)
+    assert any(
+        r["order_id"] == order_id and r["actor"] == "sam" and r["result"] == "allowed" for r in rows
+    )
     assert any(r["path"] == "/api/v1/orders?view=stalled" and r["actor"] == "sam" for r in rows)
 
 

@@ -35,9 +35,7 @@ TOKEN = "tail-sampling-test-token"
 
 @pytest.fixture(scope="module")
 def sampling_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
-    paths = Paths(
-        state=tmp_path_factory.mktemp("collector"), cache=Paths.from_env().cache
-    ).ensure()
+    paths = Paths(state=tmp_path_factory.mktemp("collector"), cache=Paths.from_env().cache).ensure()
     ca, cert, key = make_ca_and_server_cert(paths.tls)
     token_file = paths.secrets / "otlp-token"
     token_file.write_text(TOKEN)

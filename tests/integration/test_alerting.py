@@ -40,7 +40,9 @@ async def monitoring(platform: Platform, tmp_path: Path) -> AsyncIterator[Monito
     targets = {
         job: str(urlsplit(service.url).netloc)
         for job, service in {
-            "shop": platform.shop, "crm": platform.crm, "mes": platform.mes,
+            "shop": platform.shop,
+            "crm": platform.crm,
+            "mes": platform.mes,
             "files": platform.files,
         }.items()
     }

@@ -151,7 +151,8 @@ class Crm:
 
     def span_of(self, order_id: uuid.UUID, name: str) -> ReadableSpan:
         return next(
-            span for span in self.finished(name)
+            span
+            for span in self.finished(name)
             if attributes(span).get("order.id") == str(order_id)
         )
 
@@ -187,9 +188,7 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
         await asyncio.sleep(0.05)
 
 
-def submitted(
-    model: dict[str, Any], material: str = "PLA", quantity: int = 1
-) -> Event:
+def submitted(model: dict[str, Any], material: str = "PLA", quantity: int = 1) -> Event:
     order_id = uuid.uuid4()
     return Event(
         routing_key="order.submitted",
@@ -290,9 +289,7 @@ async def crm(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Crm]:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://crm") as client:
                 with recording_spans(app) as spans:
-                    yield Crm(
-                        app, client, connection, observed, spans, storage, cube, open_cup
-                    )
+                    yield Crm(app, client, connection, observed, spans, storage, cube, open_cup)
     finally:
         await connection.close()
         await storage.stop()
@@ -354,7 +351,14 @@ async def test_a_submitted_order_is_priced_and_approved_by_the_policy(crm: Crm) 
     listed = (await crm.client.get("/api/v1/orders", params={"status": "approved"})).json()
     line = next(item for item in listed if item["id"] == str(order_id))
     assert set(line) == {
-        "id", "status", "price", "currency", "material", "quantity", "model_id", "volume_cm3",
+        "id",
+        "status",
+        "price",
+        "currency",
+        "material",
+        "quantity",
+        "model_id",
+        "volume_cm3",
         "created_at",
     }
 
@@ -369,7 +373,8 @@ async def test_a_submitted_order_is_priced_and_approved_by_the_policy(crm: Crm) 
     assert attributes(decision)["review.decided_by"] == "auto-approval"
     # The model was re-read from the storage over HTTP, inside the order's trace.
     lookups = [
-        s for s in crm.spans.get_finished_spans()
+        s
+        for s in crm.spans.get_finished_spans()
         if s.kind is trace.SpanKind.CLIENT
         and attributes(s).get("order.id") == str(order_id)
         and f"/api/v1/models/{crm.cube['id']}"
@@ -419,9 +424,7 @@ async def test_a_model_that_is_not_watertight_is_rejected_by_the_policy(crm: Crm
     await eventually(
         lambda: _some(crm.observed.of(order_id, "order.rejected")), "order.rejected is published"
     )
-    assert crm.observed.of(order_id, "order.rejected") == [
-        {"reason": reason}
-    ]
+    assert crm.observed.of(order_id, "order.rejected") == [{"reason": reason}]
 
 
 async def test_a_storage_that_is_down_gets_the_message_retried(crm: Crm) -> None:
@@ -519,9 +522,7 @@ async def test_a_manager_rejects_with_a_reason(crm: Crm) -> None:
     await eventually(
         lambda: _some(crm.observed.of(order_id, "order.rejected")), "order.rejected is published"
     )
-    assert crm.observed.of(order_id, "order.rejected") == [
-        {"reason": "too large for our printers"}
-    ]
+    assert crm.observed.of(order_id, "order.rejected") == [{"reason": "too large for our printers"}]
 
 
 @pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "   "}, None])
@@ -616,7 +617,7 @@ async def test_a_complaint_about_a_known_order_is_recorded(crm: Crm) -> None:
     assert response.status_code == 201, response.text
     complaint = response.json()
     assert complaint["status"] == "open"
-    listed = (await crm.client.get("/api/v1/complaints", params={"order_id": str(order_id)}))
+    listed = await crm.client.get("/api/v1/complaints", params={"order_id": str(order_id)})
     assert listed.json() == [complaint]
 
 
@@ -678,7 +679,11 @@ async def test_production_is_mirrored_and_never_goes_backwards(crm: Crm) -> None
     review = await crm.review(order_id)
     assert review["status"] == "completed"
     assert [entry["status"] for entry in review["history"]] == [
-        "in_review", "approved", "queued", "in_production", "completed",
+        "in_review",
+        "approved",
+        "queued",
+        "in_production",
+        "completed",
     ]
 
 

@@ -85,7 +85,8 @@ async def test_the_session_cookie_is_secure_httponly_and_strict(
         )
     assert response.status_code == 303
     cookie = next(
-        value for name, value in response.headers.multi_items()
+        value
+        for name, value in response.headers.multi_items()
         if name == "set-cookie" and value.startswith("__Host-alexandrite-session=")
     ).lower()
     assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
@@ -106,7 +107,10 @@ async def test_a_login_form_with_a_wrong_csrf_token_is_refused_and_audited(
     assert "__Host-alexandrite-session" not in response.headers.get("set-cookie", "")
     [row] = [row for row in await gateway.audit_rows(before) if row["action"] == "login"]
     assert (row["action"], row["actor"], row["result"], row["status_code"]) == (
-        "login", "ada", "failure", 403,
+        "login",
+        "ada",
+        "failure",
+        403,
     )
 
 
@@ -130,8 +134,12 @@ async def test_logout_needs_the_session_csrf_token_and_ends_the_session(
         assert csrf is not None
         refused = await client.post("/auth/logout", data={"csrf_token": "wrong"})
         assert refused.status_code == 403
-        assert (await client.get("/api/v1/orders/00000000-0000-0000-0000-000000000000/journey",
-                                 headers={"accept": "application/json"})).status_code != 401
+        assert (
+            await client.get(
+                "/api/v1/orders/00000000-0000-0000-0000-000000000000/journey",
+                headers={"accept": "application/json"},
+            )
+        ).status_code != 401
         before = await gateway.last_seq()
         response = await client.post("/auth/logout", data={"csrf_token": csrf.group(1)})
         assert response.status_code == 303
@@ -140,7 +148,9 @@ async def test_logout_needs_the_session_csrf_token_and_ends_the_session(
     logout, denied = await gateway.audit_rows(before)
     assert (logout["action"], logout["actor"], logout["result"]) == ("logout", "ada", "success")
     assert (denied["action"], denied["result"], denied["status_code"]) == (
-        "zipkin.api", "denied", 401,
+        "zipkin.api",
+        "denied",
+        401,
     )
 
 
@@ -270,7 +280,10 @@ async def test_a_nul_byte_in_the_user_name_is_audited_and_answered_400(
     assert response.headers["content-type"] == "application/problem+json"
     [row] = await gateway.audit_rows(before)
     assert (row["action"], row["actor"], row["result"], row["status_code"]) == (
-        "login", "ada\\x00root", "refused", 400,
+        "login",
+        "ada\\x00root",
+        "refused",
+        400,
     )
 
 

@@ -40,8 +40,14 @@ async def gateway() -> AsyncIterator[GatewayUnderTest]:
     ) as running:
         for number in range(1, 11):
             await running.audit.append(
-                AuditEntry(action="zipkin.api", result="allowed", status_code=200,
-                           actor="ada", role="support", path=f"/zipkin/api/v2/services?n={number}")
+                AuditEntry(
+                    action="zipkin.api",
+                    result="allowed",
+                    status_code=200,
+                    actor="ada",
+                    role="support",
+                    path=f"/zipkin/api/v2/services?n={number}",
+                )
             )
         yield running
 
@@ -168,16 +174,28 @@ async def test_an_inserted_row_is_named(gateway: GatewayUnderTest, cli: CliRunne
         await _tamper(gateway, "UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 3")
         await _tamper(gateway, "UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1003")
         forged = {
-            "seq": 3, "at": None, "actor": "mallory", "role": "support", "action": "zipkin.ui",
-            "method": "GET", "path": "/zipkin/", "trace_id": None, "order_id": None,
-            "result": "allowed", "status_code": 200, "client": "127.0.0.1", "user_agent": None,
-            "detail": None, "prev_hash": "f" * 64,
+            "seq": 3,
+            "at": None,
+            "actor": "mallory",
+            "role": "support",
+            "action": "zipkin.ui",
+            "method": "GET",
+            "path": "/zipkin/",
+            "trace_id": None,
+            "order_id": None,
+            "result": "allowed",
+            "status_code": 200,
+            "client": "127.0.0.1",
+            "user_agent": None,
+            "detail": None,
+            "prev_hash": "f" * 64,
         }
         await owner.execute(
             "INSERT INTO audit_log (seq, at, actor, role, action, method, path, result,"
             " status_code, client, prev_hash, hash) VALUES (3, now(), 'mallory', 'support',"
             " 'zipkin.ui', 'GET', '/zipkin/', 'allowed', 200, '127.0.0.1', $1, $2)",
-            forged["prev_hash"], row_hash(forged),
+            forged["prev_hash"],
+            row_hash(forged),
         )
     finally:
         await owner.close()
@@ -195,7 +213,8 @@ async def test_a_row_appended_with_a_forged_hash_is_named(
         await owner.execute(
             "INSERT INTO audit_log (seq, at, action, result, prev_hash, hash)"
             " VALUES (11, now(), 'login', 'success', $1, $2)",
-            last["hash"], "0" * 64,
+            last["hash"],
+            "0" * 64,
         )
     finally:
         await owner.close()
@@ -252,8 +271,12 @@ async def test_no_other_service_role_can_reach_or_change_the_audit_table(
         ensure_service_databases, Paths.from_env(), (f"alexandrite_{service}_roles_test",)
     )
     database = gateway.settings.database_name()
-    credentials = {"host": "127.0.0.1", "port": 5432, "user": role,
-                   "password": local_database_password(role)}
+    credentials = {
+        "host": "127.0.0.1",
+        "port": 5432,
+        "user": role,
+        "password": local_database_password(role),
+    }
     # First wall: CONNECT is not granted to PUBLIC, so the service cannot even log in here.
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
         await asyncpg.connect(database=database, **credentials)
@@ -273,14 +296,13 @@ async def test_no_other_service_role_can_reach_or_change_the_audit_table(
         finally:
             await connection.close()
     finally:
-        await asyncio.to_thread(
-            superuser_sql, f"REVOKE CONNECT ON DATABASE {database} FROM {role}"
-        )
+        await asyncio.to_thread(superuser_sql, f"REVOKE CONNECT ON DATABASE {database} FROM {role}")
     owner = await gateway.owner()
     try:
-        assert await owner.fetchval(
-            "SELECT tableowner FROM pg_tables WHERE tablename = 'audit_log'"
-        ) == "alexandrite_gateway_owner"
+        assert (
+            await owner.fetchval("SELECT tableowner FROM pg_tables WHERE tablename = 'audit_log'")
+            == "alexandrite_gateway_owner"
+        )
     finally:
         await owner.close()
 
@@ -288,12 +310,15 @@ async def test_no_other_service_role_can_reach_or_change_the_audit_table(
 async def test_user_and_token_commands_work_and_are_audited(
     gateway: GatewayUnderTest, cli: CliRunner, tmp_path: Path
 ) -> None:
-    added = await invoke(cli,
-        users_app, ["add", "eve", "--role", "support", "--password-stdin"], input=PASSWORD + "\n"
+    added = await invoke(
+        cli,
+        users_app,
+        ["add", "eve", "--role", "support", "--password-stdin"],
+        input=PASSWORD + "\n",
     )
     assert added.exit_code == 0, added.output
-    duplicate = await invoke(cli,
-        users_app, ["add", "eve", "--role", "admin", "--password-stdin"], input=PASSWORD + "\n"
+    duplicate = await invoke(
+        cli, users_app, ["add", "eve", "--role", "admin", "--password-stdin"], input=PASSWORD + "\n"
     )
     assert duplicate.exit_code == 1
     created = await invoke(cli, tokens_app, ["create", "eve"])
@@ -323,6 +348,9 @@ async def test_user_and_token_commands_work_and_are_audited(
         ("token.create", "success"),
         ("user.disable", "success"),
     ]
-    assert all(line["actor"].startswith("cli:") for line in lines if "." in line["action"]
-               and line["action"].startswith(("user", "token")))
+    assert all(
+        line["actor"].startswith("cli:")
+        for line in lines
+        if "." in line["action"] and line["action"].startswith(("user", "token"))
+    )
     assert (await invoke(cli, audit_app, ["verify"])).exit_code == 0

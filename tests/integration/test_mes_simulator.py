@@ -58,12 +58,12 @@ async def empty_queue(mes_db: AsyncEngine) -> AsyncIterator[None]:
     """The fleet takes any queued job: leave it none from other tests, and all printers idle."""
     async with mes_db.begin() as connection:
         await connection.execute(
-            text("UPDATE jobs SET status = 'cancelled', reason = 'test reset' "
-                 "WHERE status IN ('queued', 'in_production')")
+            text(
+                "UPDATE jobs SET status = 'cancelled', reason = 'test reset' "
+                "WHERE status IN ('queued', 'in_production')"
+            )
         )
-        await connection.execute(
-            text("UPDATE printers SET status = 'idle', current_job_id = NULL")
-        )
+        await connection.execute(text("UPDATE printers SET status = 'idle', current_job_id = NULL"))
     yield
 
 

@@ -83,8 +83,10 @@ async def test_every_service_serves_its_runtime_metrics_untraced(
         jobs = await scrape(http, platform.mes)
         assert ("alexandrite_orders", (("status", "queued"),)) in jobs
         assert ("alexandrite_order_oldest_age_seconds", (("status", "queued"),)) in jobs
-        assert ("alexandrite_messages_processed_total",
-                (("outcome", "success"), ("queue", "mes.events"))) in jobs
+        assert (
+            "alexandrite_messages_processed_total",
+            (("outcome", "success"), ("queue", "mes.events")),
+        ) in jobs
     assert not [s for s in spans.get_finished_spans() if "/metrics" in s.name]
 
 
@@ -228,7 +230,8 @@ async def test_crm_error_rate_one_fails_every_crm_request_and_event_but_not_the_
             assert "crm_error_rate" in problem["detail"]
             # Traced as a failed request: the Collector's RED metrics see the errors.
             failed = [
-                span for span in spans.get_finished_spans()
+                span
+                for span in spans.get_finished_spans()
                 if span.kind is SpanKind.SERVER
                 and (span.attributes or {}).get("http.response.status_code") == 503
             ]
@@ -250,8 +253,10 @@ async def test_crm_error_rate_one_fails_every_crm_request_and_event_but_not_the_
 
             found = await eventually(dead_lettered, what="the submission to be dead-lettered")
             retried = value(found, "alexandrite_messages_retried_total", queue="crm.events")
-            assert retried >= value(before, "alexandrite_messages_retried_total",
-                                    queue="crm.events") + 2
+            assert (
+                retried
+                >= value(before, "alexandrite_messages_retried_total", queue="crm.events") + 2
+            )
             assert value(found, "alexandrite_fault_active", fault="crm_error_rate") == 1
 
         async def answering() -> bool:
@@ -271,8 +276,12 @@ async def test_a_poison_message_is_dead_lettered_at_once_and_counted(platform: P
 
         async def dead() -> Samples | None:
             found = await scrape(http, platform.crm)
-            malformed = counted(found, "alexandrite_messages_processed_total",
-                                queue="crm.events", outcome="malformed")
+            malformed = counted(
+                found,
+                "alexandrite_messages_processed_total",
+                queue="crm.events",
+                outcome="malformed",
+            )
             return found if malformed >= 1 else None
 
         found = await eventually(dead, what="the poison message to be dead-lettered")

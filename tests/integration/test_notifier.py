@@ -74,9 +74,9 @@ def _alert(
 
 
 @contextlib.asynccontextmanager
-async def _notifier(platform: Platform, suffix: str, **settings: Any) -> AsyncIterator[
-    RunningService
-]:
+async def _notifier(
+    platform: Platform, suffix: str, **settings: Any
+) -> AsyncIterator[RunningService]:
     port = free_port()
     app = create_app(
         Settings(

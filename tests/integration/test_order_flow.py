@@ -98,6 +98,7 @@ async def test_a_cancelled_order_cancels_its_review_and_job(platform: Platform) 
         async def job_cancelled() -> bool:
             response = await client.get(f"{platform.mes.url}/api/v1/jobs/{job['id']}")
             return bool(response.json()["status"] == "cancelled")
+
         await eventually(job_cancelled, what="the job to be cancelled")
         again = await client.post(f"{platform.shop.url}/api/v1/orders/{order_id}/cancel")
         assert again.status_code == 409
@@ -110,8 +111,11 @@ async def test_submitting_without_a_model_is_a_conflict(platform: Platform) -> N
     async with httpx.AsyncClient(timeout=30) as client:
         created = await client.post(
             f"{platform.shop.url}/api/v1/orders",
-            json={"customer": {"name": "A", "email": "a@example.com"}, "material": "PLA",
-                  "quantity": 1},
+            json={
+                "customer": {"name": "A", "email": "a@example.com"},
+                "material": "PLA",
+                "quantity": 1,
+            },
         )
         order_id = created.json()["id"]
         response = await client.post(f"{platform.shop.url}/api/v1/orders/{order_id}/submit")

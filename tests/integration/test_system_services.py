@@ -78,7 +78,11 @@ async def test_each_service_role_owns_and_reaches_its_own_database_only(
             # CONNECT is not granted to PUBLIC: one service's password opens no other database.
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await asyncpg.connect(
-                    host="127.0.0.1", port=5432, user=role, database=other, timeout=10,
+                    host="127.0.0.1",
+                    port=5432,
+                    user=role,
+                    database=other,
+                    timeout=10,
                     password=local_database_password(role),
                 )
 

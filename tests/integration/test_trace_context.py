@@ -96,7 +96,8 @@ async def test_order_id_reaches_every_span_of_the_order_through_baggage(
     async def crm_database_spans() -> list[ReadableSpan] | None:
         # The CRM's statements are folded into its consumer span (db.statement_count).
         found = [
-            s for s in _of_order(spans, order_id)
+            s
+            for s in _of_order(spans, order_id)
             if s.kind is SpanKind.CONSUMER
             and _attributes(s).get("messaging.rabbitmq.destination.routing_key")
             == "order.submitted"
@@ -131,25 +132,27 @@ async def test_an_error_answer_puts_its_problem_on_the_server_span(
     async with httpx.AsyncClient(timeout=30) as client:
         response = await client.post(
             f"{platform.shop.url}/api/v1/orders",
-            json={"customer": {"name": "A", "email": "a@example.com"}, "material": "gold",
-                  "quantity": 1},
+            json={
+                "customer": {"name": "A", "email": "a@example.com"},
+                "material": "gold",
+                "quantity": 1,
+            },
         )
     assert response.status_code == 400
 
     async def server_span() -> ReadableSpan | None:
         for span in spans.get_finished_spans():
-            if span.kind is SpanKind.SERVER and _attributes(span).get(
-                "http.response.status_code"
-            ) == 400:
+            if (
+                span.kind is SpanKind.SERVER
+                and _attributes(span).get("http.response.status_code") == 400
+            ):
                 return span
         return None
 
     span = await eventually(server_span, what="the 400 server span")
     (problem,) = [e for e in span.events if e.name == "http.problem"]
     assert "unknown material" in str(dict(problem.attributes or {})["problem.body"])
-    assert _attributes(span)["error.type"] == (
-        "https://alexandrite.example/problems/invalid-input"
-    )
+    assert _attributes(span)["error.type"] == ("https://alexandrite.example/problems/invalid-input")
     assert int(str(_attributes(span)["http.response.body.size"])) == len(response.content)
 
 
@@ -211,15 +214,18 @@ async def _server_spans(
         raise AssertionError(f"{exc}; server spans seen: {seen}") from None
 
 
-async def _victim(client: httpx.AsyncClient, platform: Platform, spans: InMemorySpanExporter) -> (
-    tuple[str, str]
-):
+async def _victim(
+    client: httpx.AsyncClient, platform: Platform, spans: InMemorySpanExporter
+) -> tuple[str, str]:
     """An order and the trace of its creation; the exporter is cleared after it, so every span
     that names it afterwards was made by what the test does next."""
     created = await client.post(
         f"{platform.shop.url}/api/v1/orders",
-        json={"customer": {"name": "Vic Tim", "email": "v@example.com"}, "material": "PLA",
-              "quantity": 1},
+        json={
+            "customer": {"name": "Vic Tim", "email": "v@example.com"},
+            "material": "PLA",
+            "quantity": 1,
+        },
     )
     assert created.status_code == 201, created.text
     order_id = str(created.json()["id"])
@@ -238,15 +244,21 @@ async def test_a_strangers_baggage_and_traceparent_plant_no_span_in_another_orde
             "traceparent": f"00-{victim_trace}-{_FORGED_PARENT_SPAN}-01",
             "baggage": f"order.id={victim}",
         }
-        order = {"customer": {"name": "Mallory", "email": "m@example.com"}, "material": "PLA",
-                 "quantity": 1}
+        order = {
+            "customer": {"name": "Mallory", "email": "m@example.com"},
+            "material": "PLA",
+            "quantity": 1,
+        }
         created = await _send_as_is(
             client, "POST", f"{platform.shop.url}/api/v1/orders", json=order, headers=forged
         )
         assert created.status_code == 201, created.text
         refused = await _send_as_is(
-            client, "POST", f"{platform.shop.url}/api/v1/orders",
-            json={**order, "quantity": "lots"}, headers=forged,
+            client,
+            "POST",
+            f"{platform.shop.url}/api/v1/orders",
+            json={**order, "quantity": "lots"},
+            headers=forged,
         )
         assert refused.status_code == 422, refused.text
         missing = await _send_as_is(
@@ -285,7 +297,9 @@ async def test_our_own_services_calls_keep_their_trace_and_order_id(
         order_id, _ = await _victim(client, platform, spans)
         caller_trace = format(uuid.uuid4().int, "032x")
         response = await _send_as_is(
-            client, "GET", f"{platform.files.url}/api/v1/models/{uuid.uuid4()}",
+            client,
+            "GET",
+            f"{platform.files.url}/api/v1/models/{uuid.uuid4()}",
             headers={
                 "traceparent": f"00-{caller_trace}-{_FORGED_PARENT_SPAN}-01",
                 "baggage": f"order.id={order_id}",
@@ -325,24 +339,23 @@ async def test_oversized_baggage_is_ignored_even_from_our_own_services(
     many = ",".join(f"k{index}=v" for index in range(20))
     async with httpx.AsyncClient(timeout=30) as client:
         for baggage in (f"order.id={order_id},{many}", f"order.id={order_id};p={'x' * 2000}"):
-            response = await _send_as_is(
-                client, "GET", url, headers={"baggage": baggage, **token}
-            )
+            response = await _send_as_is(client, "GET", url, headers={"baggage": baggage, **token})
             assert response.status_code == 404
         # The same id in baggage of a sane size is taken: the two above could have been.
         await _send_as_is(client, "GET", url, headers={"baggage": f"order.id={order_id}", **token})
 
     async def three() -> list[ReadableSpan] | None:
         found = [
-            s for s in spans.get_finished_spans()
-            if s.kind is SpanKind.SERVER and _attributes(s).get("http.route") == (
-                "/api/v1/models/{model_id}"
-            )
+            s
+            for s in spans.get_finished_spans()
+            if s.kind is SpanKind.SERVER
+            and _attributes(s).get("http.route") == ("/api/v1/models/{model_id}")
         ]
         return found if len(found) == 3 else None
 
-    oversized, too_long, sane = sorted(await eventually(three, what="3 spans"),
-                                       key=lambda s: s.start_time or 0)
+    oversized, too_long, sane = sorted(
+        await eventually(three, what="3 spans"), key=lambda s: s.start_time or 0
+    )
     for ignored in (oversized, too_long):
         assert "order.id" not in _attributes(ignored)
         assert "alexandrite.baggage.ignored" in _attributes(ignored)
@@ -359,12 +372,17 @@ async def test_markup_in_an_order_id_is_never_stored_as_a_tag(
         )
         assert refused.status_code == 422
         await _send_as_is(
-            client, "GET", f"{platform.files.url}/api/v1/models/{uuid.uuid4()}",
-            headers={"baggage": f"order.id={quote(markup, safe='')}",
-                     INTERNAL_CREDENTIAL_HEADER: _internal_token()},
+            client,
+            "GET",
+            f"{platform.files.url}/api/v1/models/{uuid.uuid4()}",
+            headers={
+                "baggage": f"order.id={quote(markup, safe='')}",
+                INTERNAL_CREDENTIAL_HEADER: _internal_token(),
+            },
         )
     await _server_spans(
-        spans, [("/api/v1/orders/{order_id}", 422), ("/api/v1/models/{model_id}", 404)],
+        spans,
+        [("/api/v1/orders/{order_id}", 422), ("/api/v1/models/{model_id}", 404)],
         "both server spans",
     )
     tags = [str(_attributes(s).get("order.id", "")) for s in spans.get_finished_spans()]

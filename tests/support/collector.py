@@ -67,8 +67,6 @@ def make_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
     return directory / "ca.crt", directory / "server.crt", directory / "server.key"
 
 
-
-
 def wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -83,8 +81,6 @@ def wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path, timeo
     pytest.fail(
         f"the Collector's health check did not answer within {timeout} s:\n{log.read_text()}"
     )
-
-
 
 
 @contextlib.contextmanager

@@ -77,9 +77,23 @@ class GatewayUnderTest:
 
     async def audit_rows(self, after_seq: int = 0) -> list[dict[str, Any]]:
         return [
-            {column: getattr(row, column) for column in ("seq", "actor", "role", "action",
-             "path", "result", "status_code", "order_id", "trace_id", "client", "user_agent",
-             "detail")}
+            {
+                column: getattr(row, column)
+                for column in (
+                    "seq",
+                    "actor",
+                    "role",
+                    "action",
+                    "path",
+                    "result",
+                    "status_code",
+                    "order_id",
+                    "trace_id",
+                    "client",
+                    "user_agent",
+                    "detail",
+                )
+            }
             async for row in self.audit.rows(after_seq)
         ]
 

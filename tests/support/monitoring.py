@@ -49,9 +49,7 @@ class Monitoring:
         if status:
             params["status"] = status
         async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.get(
-                f"{self.notifier.url}/api/v1/notifications", params=params
-            )
+            response = await client.get(f"{self.notifier.url}/api/v1/notifications", params=params)
         response.raise_for_status()
         notifications: list[dict[str, Any]] = response.json()
         return notifications

@@ -42,7 +42,10 @@ for _tool in ("promtool", "amtool"):
 
 def _run(*command: str | Path) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [str(part) for part in command], check=False, capture_output=True, text=True,
+        [str(part) for part in command],
+        check=False,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"

@@ -38,8 +38,13 @@ def test_faults_set_in_the_file_are_in_effect(tmp_path: Path) -> None:
     path = tmp_path / "faults.json"
     write_faults_file(
         path,
-        {"slow_analysis": 2.5, "mes_failure_rate": 0.7, "crm_error_rate": 1,
-         "db_latency_ms": 150, "consumer_paused": "mes"},
+        {
+            "slow_analysis": 2.5,
+            "mes_failure_rate": 0.7,
+            "crm_error_rate": 1,
+            "db_latency_ms": 150,
+            "consumer_paused": "mes",
+        },
     )
     faults = Faults(path)
     assert faults.slow_analysis_s == 2.5

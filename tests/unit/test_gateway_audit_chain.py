@@ -14,10 +14,21 @@ def _chain(count: int) -> list[dict[str, Any]]:
     start = datetime(2026, 11, 28, 12, tzinfo=UTC)
     for seq in range(1, count + 1):
         row: dict[str, Any] = {
-            "seq": seq, "at": start + timedelta(seconds=seq), "actor": "ada", "role": "support",
-            "action": "zipkin.api", "method": "GET", "path": f"/zipkin/api/v2/trace/{seq:032x}",
-            "trace_id": f"{seq:032x}", "order_id": None, "result": "allowed", "status_code": 200,
-            "client": "127.0.0.1", "user_agent": "test", "detail": None, "prev_hash": previous,
+            "seq": seq,
+            "at": start + timedelta(seconds=seq),
+            "actor": "ada",
+            "role": "support",
+            "action": "zipkin.api",
+            "method": "GET",
+            "path": f"/zipkin/api/v2/trace/{seq:032x}",
+            "trace_id": f"{seq:032x}",
+            "order_id": None,
+            "result": "allowed",
+            "status_code": 200,
+            "client": "127.0.0.1",
+            "user_agent": "test",
+            "detail": None,
+            "prev_hash": previous,
         }
         row["hash"] = row_hash(row)
         previous = row["hash"]

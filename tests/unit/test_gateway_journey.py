@@ -11,8 +11,15 @@ from alexandrite.gateway.zipkin_proxy import clean_query, upstream_path
 
 
 def _span(trace: str, span: str, service: str, start: int, duration: int, **extra: object):
-    return {"traceId": trace, "id": span, "name": f"op {span}", "timestamp": start,
-            "duration": duration, "localEndpoint": {"serviceName": service}, **extra}
+    return {
+        "traceId": trace,
+        "id": span,
+        "name": f"op {span}",
+        "timestamp": start,
+        "duration": duration,
+        "localEndpoint": {"serviceName": service},
+        **extra,
+    }
 
 
 def test_traces_are_summarised_with_services_spans_errors_and_links() -> None:
@@ -51,8 +58,10 @@ def test_time_per_status_runs_until_the_next_status_or_now() -> None:
 
 
 def test_a_terminal_status_has_no_running_clock() -> None:
-    steps = timeline([{"status": "completed", "at": "2026-11-28T12:00:00+00:00"}],
-                     datetime(2026, 11, 29, tzinfo=UTC))
+    steps = timeline(
+        [{"status": "completed", "at": "2026-11-28T12:00:00+00:00"}],
+        datetime(2026, 11, 29, tzinfo=UTC),
+    )
     assert steps[0]["duration_s"] == 0 and not steps[0]["current"]
 
 

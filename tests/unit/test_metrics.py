@@ -119,16 +119,21 @@ def test_a_status_change_observes_the_time_in_the_old_status_and_the_processing_
     )()
     registry = metrics.registry
     assert registry.get_sample_value("alexandrite_orders_created_total") == 1
-    assert registry.get_sample_value(
-        "alexandrite_orders_finished_total", {"final_status": "completed"}
-    ) == 1
+    assert (
+        registry.get_sample_value(
+            "alexandrite_orders_finished_total", {"final_status": "completed"}
+        )
+        == 1
+    )
     assert registry.get_sample_value("alexandrite_order_processing_seconds_sum") == 40
-    assert registry.get_sample_value(
-        "alexandrite_order_status_seconds_sum", {"status": "created"}
-    ) == 4
-    assert registry.get_sample_value(
-        "alexandrite_order_status_seconds_sum", {"status": "submitted"}
-    ) == 36
+    assert (
+        registry.get_sample_value("alexandrite_order_status_seconds_sum", {"status": "created"})
+        == 4
+    )
+    assert (
+        registry.get_sample_value("alexandrite_order_status_seconds_sum", {"status": "submitted"})
+        == 36
+    )
 
 
 def test_after_commit_callbacks_run_on_commit_and_never_after_a_rollback() -> None:

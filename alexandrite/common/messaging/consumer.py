@@ -143,9 +143,7 @@ class EventConsumer:
                 attributes={
                     "messaging.system": "rabbitmq",
                     "messaging.operation.type": "process",
-                    "messaging.destination.name": (
-                        f"{EVENTS_EXCHANGE}:{message.routing_key}"
-                    ),
+                    "messaging.destination.name": (f"{EVENTS_EXCHANGE}:{message.routing_key}"),
                     "messaging.rabbitmq.destination.routing_key": message.routing_key or "",
                     "messaging.consumer.group.name": self._spec.name,
                     "messaging.message.id": message.message_id or "",
@@ -221,8 +219,9 @@ class EventConsumer:
         # The retry queue's TTL is the backoff; on expiry it dead-letters back to our queue.
         await channel.default_exchange.publish(retried, routing_key=retry_queue)
         span.add_event("message.retry_scheduled", {"retry.queue": retry_queue, "attempt": attempt})
-        _log.warning("message %s failed (attempt %d); retry via %s",
-                     message.message_id, attempt, retry_queue)
+        _log.warning(
+            "message %s failed (attempt %d); retry via %s", message.message_id, attempt, retry_queue
+        )
         if self._metrics is not None:
             self._metrics.retried()
         await message.ack()
@@ -239,8 +238,13 @@ class EventConsumer:
             },
         )
         span.set_status(StatusCode.ERROR, f"dead-lettered: {exc}")
-        _log.error("message %s dead-lettered to %s after %d attempt(s): %s",
-                   message.message_id, self._spec.dead_letter_queue, attempt, exc)
+        _log.error(
+            "message %s dead-lettered to %s after %d attempt(s): %s",
+            message.message_id,
+            self._spec.dead_letter_queue,
+            attempt,
+            exc,
+        )
         if self._metrics is not None:
             self._metrics.dead_lettered()
         await message.reject(requeue=False)

@@ -1,10 +1,10 @@
 """What a consumer counts, per queue: messages processed by outcome, retried, dead-lettered.
 
-    outcome  success     handled and committed
-             duplicate   a redelivery of a message handled before (no second effect)
-             ignored     no handler for its routing key (acked)
-             error       the handler raised: retried later or, at the last attempt, dead-lettered
-             malformed   not an event envelope: dead-lettered at once
+outcome  success     handled and committed
+         duplicate   a redelivery of a message handled before (no second effect)
+         ignored     no handler for its routing key (acked)
+         error       the handler raised: retried later or, at the last attempt, dead-lettered
+         malformed   not an event envelope: dead-lettered at once
 """
 
 from __future__ import annotations

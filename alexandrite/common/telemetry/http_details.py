@@ -48,6 +48,7 @@ class BodySizeMiddleware:
 
         await self.app(scope, counting_receive, counting_send)
 
+
 def record_problem(status: int, body: dict[str, Any], raw: bytes, exc: BaseException) -> None:
     """Put an error answer on the current span: its problem body, its type, and for a 5xx the
     exception with its stack and the span status ERROR."""

@@ -100,8 +100,14 @@ def retention_program(days: int, every_s: int = 3600) -> Program:
     return Program(
         name="zipkin-retention",
         command=[
-            sys.executable, "-m", "alexandrite.ops.zipkin", "retention",
-            "--days", str(days), "--every", str(every_s),
+            sys.executable,
+            "-m",
+            "alexandrite.ops.zipkin",
+            "retention",
+            "--days",
+            str(days),
+            "--every",
+            str(every_s),
         ],
         priority=90,
     )
