@@ -25,7 +25,6 @@ from typing import Any
 import asyncpg
 import httpx
 
-from alexandrite.common.settings import database_owner, local_database_password
 from alexandrite.files.samples import SampleKind, sample_bytes
 from bench.platform import (
     Pipeline,
@@ -113,15 +112,13 @@ def _service_set(side: str, telemetry: dict[str, str] | None) -> ServiceSet:
 
 
 async def _count_completed(database_url: str) -> tuple[int, int]:
-    """(completed, finished otherwise) orders in the Shop's database."""
-    name = database_url.rsplit("/", 1)[-1]
-    connection = await asyncpg.connect(
-        host="127.0.0.1",
-        port=5432,
-        user=database_owner(name),
-        password=local_database_password(database_owner(name)),
-        database=name,
-    )
+    """(completed, finished otherwise) orders in the Shop's database.
+
+    Read with the very URL the Shop was started with (its owner role and password, from
+    ``fresh_database``), not a credential derived a second time: the bench then fails only
+    when the Shop itself cannot log in.
+    """
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         rows = await connection.fetch("SELECT status, count(*) AS n FROM orders GROUP BY status")
     finally:
