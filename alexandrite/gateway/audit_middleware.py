@@ -66,6 +66,8 @@ def audited_action(method: str, path: str) -> str | None:
         return "login"
     if path == "/auth/logout":
         return "logout"
+    if path in ("/notifications", "/api/v1/notifications"):
+        return "notifications.list"
     if path.startswith("/api/v1/audit"):
         return "audit.read"
     if path in _PROBES:
@@ -186,7 +188,10 @@ def _holds_nul(scope: Scope) -> bool:
 
 async def _unavailable(send: Send) -> None:
     await _problem(
-        send, 503, "audit-unavailable", "Audit log unavailable",
+        send,
+        503,
+        "audit-unavailable",
+        "Audit log unavailable",
         "access is refused while the audit log cannot be written",
     )
 

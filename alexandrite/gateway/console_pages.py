@@ -44,8 +44,7 @@ def _table(
         return f'<p class="muted" id="{table_id}-empty">{escape(empty)}</p>'
     head = "".join(f"<th>{escape(label)}</th>" for label, _ in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{cell(row)}</td>" for _, cell in columns) + "</tr>"
-        for row in rows
+        "<tr>" + "".join(f"<td>{cell(row)}</td>" for _, cell in columns) + "</tr>" for row in rows
     )
     return f'<table id="{table_id}"><tr>{head}</tr>{body}</table>'
 
@@ -57,8 +56,10 @@ def _list_table(view: str, rows: list[dict[str, Any]]) -> str:
         ("since", lambda r: escape(_at(r["since"]))),
     ]
     if view == "stalled":
-        columns += [("waiting", lambda r: escape(duration(r["in_status_s"]))),
-                    ("limit", lambda r: escape(duration(r["limit_s"])))]
+        columns += [
+            ("waiting", lambda r: escape(duration(r["in_status_s"]))),
+            ("limit", lambda r: escape(duration(r["limit_s"]))),
+        ]
     elif view == "failed":
         columns.append(("reason", lambda r: escape(r["reason"] or "no reason recorded")))
     else:
@@ -72,7 +73,9 @@ def home_body(lists: dict[str, list[dict[str, Any]] | str]) -> str:
         '<form method="get" action="/orders/lookup"><label>Order id (full or a unique prefix) '
         '<input id="order-search" name="order_id" size="40" required autofocus></label>'
         '<button type="submit">Show the journey</button></form>',
-        '<p><a id="zipkin" href="/zipkin/">Zipkin: search traces</a></p>',
+        '<p><a id="zipkin" href="/zipkin/">Zipkin: search traces</a> · '
+        '<a id="notifications-link" href="/notifications">Notifications (alerts, each order '
+        "linked to its journey)</a></p>",
     ]
     for view, title in _LIST_TITLES.items():
         rows = lists.get(view, [])
@@ -87,14 +90,16 @@ def home_body(lists: dict[str, list[dict[str, Any]] | str]) -> str:
 def _waiting(waiting: dict[str, Any] | None) -> str:
     if not waiting:
         return ""
-    cells = [f"<b>{escape(str(waiting.get('service')))}</b> is expected to "
-             f"{escape(str(waiting.get('does')))}"]
+    cells = [
+        f"<b>{escape(str(waiting.get('service')))}</b> is expected to "
+        f"{escape(str(waiting.get('does')))}"
+    ]
     if waiting.get("queue"):
         if waiting.get("available"):
             cells.append(
                 f'queue <code id="waiting-queue">{escape(waiting["queue"])}</code>: '
                 f'<span id="waiting-ready">{waiting["ready"]}</span> ready, '
-                f'{waiting["unacked"]} unacked, '
+                f"{waiting['unacked']} unacked, "
                 f'<span id="waiting-consumers">{waiting["consumers"]}</span> consumers'
             )
         else:
@@ -126,8 +131,12 @@ def _statuses(journey: dict[str, Any]) -> str:
             ("left", lambda r: escape(_at(r["left_at"])) if r["left_at"] else "-"),
             ("time in status", lambda r: escape(duration(r["duration_s"]))),
             ("limit", over),
-            ("caused by", lambda r: _link(r["zipkin_url"], r["service"] or "trace")
-             if r["zipkin_url"] else "-"),
+            (
+                "caused by",
+                lambda r: (
+                    _link(r["zipkin_url"], r["service"] or "trace") if r["zipkin_url"] else "-"
+                ),
+            ),
             ("reason", lambda r: escape(r["reason"] or "")),
         ],
         "statuses",
@@ -153,8 +162,10 @@ def _hops(journey: dict[str, Any]) -> str:
             flags.append("dead-lettered")
         if consumer["failed"]:
             flags.append("failed")
-        text = (f"{consumer['service']} from {consumer['queue']} at {_at(consumer['consumed_at'])}"
-                f", waited {duration(consumer['wait_s'])}")
+        text = (
+            f"{consumer['service']} from {consumer['queue']} at {_at(consumer['consumed_at'])}"
+            f", waited {duration(consumer['wait_s'])}"
+        )
         return _link(consumer["zipkin_url"], text) + (
             f' <b class="error">{escape(", ".join(flags))}</b>' if flags else ""
         )
@@ -164,9 +175,13 @@ def _hops(journey: dict[str, Any]) -> str:
         [
             ("message", lambda r: escape(r["hop"]["routing_key"])),
             ("exchange", lambda r: escape(r["hop"]["exchange"] or "-")),
-            ("published", lambda r: _link(
-                r["hop"]["zipkin_url"],
-                f"{r['hop']['publisher'] or '?'} at {_at(r['hop']['published_at'])}")),
+            (
+                "published",
+                lambda r: _link(
+                    r["hop"]["zipkin_url"],
+                    f"{r['hop']['publisher'] or '?'} at {_at(r['hop']['published_at'])}",
+                ),
+            ),
             ("consumed", consumed),
         ],
         "hops",
@@ -198,8 +213,12 @@ def _errors(journey: dict[str, Any]) -> str:
             ("at", lambda r: escape(_at(r["at"]))),
             ("service", lambda r: escape(r["service"])),
             ("span", lambda r: _link(r["zipkin_url"], r["name"])),
-            ("error", lambda r: escape(
-                (f"{r['exception_type']}: " if r.get("exception_type") else "") + r["error"])),
+            (
+                "error",
+                lambda r: escape(
+                    (f"{r['exception_type']}: " if r.get("exception_type") else "") + r["error"]
+                ),
+            ),
         ],
         "errors",
         "no error recorded",
@@ -238,19 +257,26 @@ def journey_body(journey: dict[str, Any]) -> str:
     step = verdict.get("step")
     if step and step.get("span_id") and verdict["state"] in {"failed", "rejected"}:
         url = f"/zipkin/traces/{step['trace_id']}?spanId={step['span_id']}"
-        parts.append(f"<p>{_link(url, 'Open the failing span in Zipkin', 'step-link')} "
-                     f"({escape(str(step['service']))}, {escape(str(step['span']))})</p>")
+        parts.append(
+            f"<p>{_link(url, 'Open the failing span in Zipkin', 'step-link')} "
+            f"({escape(str(step['service']))}, {escape(str(step['span']))})</p>"
+        )
     parts.append(_waiting(verdict.get("waiting_on")))
     if journey.get("traces_note"):
-        parts.append(f'<p class="error" id="traces-note">{escape(journey["traces_note"])}; '
-                     "the status history below comes from the Shop.</p>")
+        parts.append(
+            f'<p class="error" id="traces-note">{escape(journey["traces_note"])}; '
+            "the status history below comes from the Shop.</p>"
+        )
     parts.append("<h3>Timeline</h3>" + timeline_svg(journey, journey.get("timeline_spans", [])))
     parts.append("<h3>Statuses</h3>" + _statuses(journey))
     parts.append("<h3>Messages</h3>" + _hops(journey))
     parts.append("<h3>Model</h3>" + _model(journey.get("model")))
     parts.append(f"<h3>Errors ({journey['error_count']})</h3>" + _errors(journey))
-    parts.append(f"<h3>Traces ({len(journey['traces'])}, {journey['span_count']} spans)</h3>"
-                 + _traces(journey))
-    parts.append(f'<p>{_link(journey["zipkin_search_url"], "Search it in Zipkin", "zipkin-search")}'
-                 "</p>")
+    parts.append(
+        f"<h3>Traces ({len(journey['traces'])}, {journey['span_count']} spans)</h3>"
+        + _traces(journey)
+    )
+    parts.append(
+        f"<p>{_link(journey['zipkin_search_url'], 'Search it in Zipkin', 'zipkin-search')}</p>"
+    )
     return "".join(parts)

@@ -11,9 +11,10 @@ from html import escape
 from typing import Any
 
 from alexandrite.gateway.console_pages import home_body, journey_body
+from alexandrite.gateway.notifications import notifications_body
 from alexandrite.gateway.principal import SUPPORT, Principal
 
-__all__ = ["denied_page", "home_page", "journey_page", "login_page"]
+__all__ = ["denied_page", "home_page", "journey_page", "login_page", "notifications_page"]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#222;padding:0 1rem}
@@ -42,7 +43,7 @@ def _layout(title: str, body: str, principal: Principal | None = None) -> str:
             f'<span class="muted">({escape(principal.role_label)})</span> {logout}</span>'
         )
     return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)} · Alexandrite support</title><style>{_STYLE}</style></head>"
         f'<body><header><h1><a href="/">Alexandrite support</a></h1>{user}</header>'
         f"<main><h2>{escape(title)}</h2>{body}</main></body></html>"
@@ -90,3 +91,7 @@ def home_page(
 
 def journey_page(journey: dict[str, Any], principal: Principal) -> str:
     return _layout(f"Order journey {journey['order_id'][:8]}", journey_body(journey), principal)
+
+
+def notifications_page(rows: list[dict[str, Any]] | str, principal: Principal) -> str:
+    return _layout("Notifications", notifications_body(rows), principal)

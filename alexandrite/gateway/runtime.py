@@ -18,6 +18,7 @@ from alexandrite.gateway.audit_anchor import AnchorFile
 from alexandrite.gateway.audit_log import AuditLog
 from alexandrite.gateway.journey import JourneyBuilder
 from alexandrite.gateway.login_limits import LoginLimits
+from alexandrite.gateway.notifications import NotificationsReader
 from alexandrite.gateway.order_lists import OrderLists
 from alexandrite.gateway.settings import Settings
 from alexandrite.gateway.waiting_point import LiveSources
@@ -35,11 +36,13 @@ class GatewayRuntime:
     limits: LoginLimits
     journeys: JourneyBuilder
     lists: OrderLists
+    notifications: NotificationsReader
     proxy: ZipkinProxy
     zipkin: httpx.AsyncClient
     shop: httpx.AsyncClient
     mes: httpx.AsyncClient
     rabbitmq: httpx.AsyncClient
+    notifier: httpx.AsyncClient
 
     @classmethod
     def build(cls, settings: Settings) -> GatewayRuntime:
@@ -63,6 +66,11 @@ class GatewayRuntime:
         # Live sources answer in milliseconds or not at all: a short timeout keeps the page fast.
         mes = httpx.AsyncClient(
             base_url=settings.mes_url,
+            timeout=httpx.Timeout(3, connect=1),
+            headers=internal.headers(),
+        )
+        notifier = httpx.AsyncClient(
+            base_url=settings.notifier_url,
             timeout=httpx.Timeout(3, connect=1),
             headers=internal.headers(),
         )
@@ -90,11 +98,13 @@ class GatewayRuntime:
                 max_traces=settings.journey_max_traces,
             ),
             lists=OrderLists(shop, limits),
+            notifications=NotificationsReader(notifier),
             proxy=ZipkinProxy(zipkin),
             zipkin=zipkin,
             shop=shop,
             mes=mes,
             rabbitmq=rabbitmq,
+            notifier=notifier,
         )
 
     async def close(self) -> None:
@@ -102,6 +112,7 @@ class GatewayRuntime:
         await self.shop.aclose()
         await self.mes.aclose()
         await self.rabbitmq.aclose()
+        await self.notifier.aclose()
         await self.database.close()
 
 

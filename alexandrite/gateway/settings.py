@@ -56,6 +56,8 @@ class Settings(ServiceSettings):
     rabbitmq_management_url: str = Field(
         default_factory=lambda: f"http://{platform.HOST}:{platform.RABBITMQ.port_of('management')}"
     )
+    # The notifier's stored notifications, listed on the console's notifications page.
+    notifier_url: str = Field(default_factory=lambda: platform.NOTIFIER.url)
     rabbitmq_vhost: str = "/"
     rabbitmq_user: str = "guest"
     rabbitmq_password: str = "guest"

@@ -10,11 +10,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from alexandrite.common.errors import InvalidInput
+from alexandrite.common.errors import DependencyFailed, InvalidInput
 from alexandrite.gateway.access import require_role
 from alexandrite.gateway.audit_log import row_dict
 from alexandrite.gateway.audit_middleware import audit_context
-from alexandrite.gateway.pages import journey_page
+from alexandrite.gateway.notifications import MAX_NOTIFICATIONS
+from alexandrite.gateway.pages import journey_page, notifications_page
 from alexandrite.gateway.principal import ADMIN, SUPPORT
 from alexandrite.gateway.runtime import RuntimeDep
 
@@ -80,7 +81,8 @@ async def lookup(
     found = await runtime.lists.find(text)
     if len(found) != 1:
         raise InvalidInput(
-            f"no order id starts with {text}" if not found
+            f"no order id starts with {text}"
+            if not found
             else f"more than one order id starts with {text}: type more of it"
         )
     return RedirectResponse(f"/orders/{found[0]}", status_code=303)
@@ -91,6 +93,36 @@ async def journey_html(request: Request, runtime: RuntimeDep, order_id: uuid.UUI
     principal = await require_role(request, runtime.accounts, SUPPORT)
     audit_context(request).order_id = str(order_id)
     return HTMLResponse(journey_page(await runtime.journeys.journey(order_id), principal))
+
+
+@router.get(
+    "/api/v1/notifications",
+    summary="The notifier's notifications, newest first, with the orders they name (support)",
+)
+async def notification_list(
+    request: Request,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_NOTIFICATIONS)] = 50,
+) -> list[dict[str, Any]]:
+    await require_role(request, runtime.accounts, SUPPORT)
+    context = audit_context(request)
+    context.detail = f"{context.detail}; notifications"
+    rows = await runtime.notifications.latest(limit)
+    if isinstance(rows, str):
+        raise DependencyFailed(rows, retry_after_s=5)
+    return rows
+
+
+@router.get("/notifications", response_class=HTMLResponse, include_in_schema=False)
+async def notifications_html(
+    request: Request,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_NOTIFICATIONS)] = 50,
+) -> HTMLResponse:
+    principal = await require_role(request, runtime.accounts, SUPPORT)
+    context = audit_context(request)
+    context.detail = f"{context.detail}; notifications"
+    return HTMLResponse(notifications_page(await runtime.notifications.latest(limit), principal))
 
 
 @router.get("/api/v1/audit", summary="The newest audit entries (admin only)")
