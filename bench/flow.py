@@ -118,7 +118,19 @@ async def _count_completed(database_url: str) -> tuple[int, int]:
     ``fresh_database``), not a credential derived a second time: the bench then fails only
     when the Shop itself cannot log in.
     """
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        connection = await asyncpg.connect(
+            database_url.replace("postgresql+asyncpg", "postgresql")
+        )
+    except asyncpg.InvalidPasswordError as error:
+        # fresh_database set this role's password from our secrets directory when the run
+        # began: refused now, it was reset since, by a setup working from another one (another
+        # checkout or state directory on this machine sharing the PostgreSQL server).
+        raise RuntimeError(
+            f"PostgreSQL refused the Shop's own credential ({error}): the role's password no "
+            "longer matches this checkout's secrets, most likely reset during the run by a setup "
+            "working from another state directory; `alexandrite up` here sets it back"
+        ) from error
     try:
         rows = await connection.fetch("SELECT status, count(*) AS n FROM orders GROUP BY status")
     finally:
