@@ -17,7 +17,13 @@ from alexandrite.notifier.app import create_app
 from alexandrite.notifier.settings import Settings
 from alexandrite.ops.scratch_database import fresh_database
 from tests.integration.conftest import Platform
-from tests.integration.flow import place_order, submit, wait_for_crm_status, wait_for_shop_status
+from tests.integration.flow import (
+    place_order,
+    submit,
+    wait_for_crm_status,
+    wait_for_job,
+    wait_for_shop_status,
+)
 from tests.integration.own_platform import own_platform
 from tests.support.infra import free_port
 from tests.support.polling import eventually
@@ -206,3 +212,72 @@ async def test_a_failing_chat_webhook_is_retried_until_it_takes_the_notification
         assert len(received) == 3
         assert received[-1]["text"].startswith("[FIRING] OrderStuck (ticket) shop")
         assert received[-1]["alert"]["labels"]["status"] == "queued"
+
+
+async def test_an_order_failed_notification_carries_the_journey_link_and_the_real_reason(
+    platform: Platform,
+) -> None:
+    received: list[dict[str, Any]] = []
+    chat = FastAPI()
+
+    @chat.post("/hook")
+    async def hook(request: Request) -> Response:
+        received.append(await request.json())
+        return Response(status_code=200)
+
+    @chat.get("/ready")
+    async def ready() -> dict[str, str]:
+        return {"status": "ready"}
+
+    chat_port = free_port()
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        serve_in_process("chat", chat, chat_port),
+        _notifier(platform, "t4", webhook_url=f"http://127.0.0.1:{chat_port}/hook") as notifier,
+    ):
+        order_id = await place_order(client, platform)
+        await submit(client, platform, order_id)
+        await wait_for_crm_status(client, platform, order_id, "in_review")
+        await client.post(f"{platform.crm.url}/api/v1/orders/{order_id}/approve")
+        job = await wait_for_job(client, platform, order_id)
+        await client.post(f"{platform.mes.url}/api/v1/jobs/{job['id']}/start")
+        failed = await client.post(
+            f"{platform.mes.url}/api/v1/jobs/{job['id']}/fail", json={"reason": "nozzle clog"}
+        )
+        assert failed.status_code == 200, failed.text
+        await wait_for_shop_status(client, platform, order_id, "failed")
+
+        alert = {
+            "status": "firing",
+            "labels": {"alertname": "OrderFailed", "service": "shop", "severity": "ticket"},
+            "annotations": {
+                "summary": "shop: orders failed in the last 15 minutes (about 1)",
+                "window_seconds": "900",
+                "runbook_url": "docs/runbooks/OrderFailed.md",
+            },
+            "startsAt": "2026-12-01T10:00:00.000Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": "fa11ed",
+        }
+        answer = await client.post(f"{notifier.url}/api/v1/alertmanager", json=_webhook([alert]))
+        assert answer.json() == {"received": 1, "new": 1}
+
+        async def delivered() -> Any:
+            rows = await _notifications(client, notifier)
+            return rows if rows[0]["deliveries"].get("webhook") == "delivered" else None
+
+        [notification] = await eventually(delivered, what="the OrderFailed notification sent")
+        enrichment = notification["enrichment"]
+        journey = f"https://127.0.0.1:8443/orders/{order_id}"
+        # Only this platform's orders failed: ours is the newest, with the MES's reason.
+        assert enrichment["order_id"] == order_id
+        assert enrichment["links"]["journey"] == journey
+        assert enrichment["verdict"].startswith("Failed in production at ")
+        assert enrichment["verdict"].endswith(": nozzle clog")
+        [failed_order] = [o for o in enrichment["orders"] if o["id"] == order_id]
+        assert failed_order["journey_url"] == journey
+        assert failed_order["reason"] == "nozzle clog"
+        text = received[-1]["text"]
+        assert text.startswith("[FIRING] OrderFailed (ticket) shop")
+        assert f"journey: {journey}" in text
+        assert f"verdict: {enrichment['verdict']}" in text
