@@ -48,7 +48,7 @@ async def order() -> Order:
             "the order's lifecycle in Zipkin",
             timeout=60,
         )
-    lifecycle = spans[0]
+    lifecycle = named(spans, "order.lifecycle")[0]
     steps = tuple(str(lifecycle.get("tags", {}).get("order.step_trace_ids", "")).split(","))
     return Order(
         id=order_id,
