@@ -47,6 +47,7 @@ __all__ = [
     "delete_vhost",
     "ensure_rabbitmq_cluster_running",
     "ensure_vhost",
+    "grow_quorum_queues",
     "management_get",
     "management_request",
     "node_pid",
@@ -307,6 +308,33 @@ def queue_leader(queue: str, vhost: str = "/") -> ClusterNode | None:
     return None
 
 
+def grow_quorum_queues(node: ClusterNode) -> None:
+    """Give every quorum queue a member on ``node`` again.
+
+    A quorum queue declared while a node was away (a consumer's retry or dead-letter queue, a
+    new virtual host) has its members on the others only, and RabbitMQ 3.10 does not add the
+    node when it returns: such a queue then loses its majority with the next node lost, and
+    every publish routed to it is nacked. Run after a node (re)joins; a no-op for queues that
+    already have a member there.
+    """
+    for asked in NODES:
+        if asked is node or not amqp_answers(HOST, asked.amqp_port):
+            continue
+        result = run(
+            ["rabbitmq-queues", "-q", "-n", asked.name, "grow", node.name, "all"],
+            check=False,
+            timeout=120,
+        )
+        if result.returncode == 0:
+            return
+        log.warning(
+            "growing quorum queues onto %s through %s failed: %s",
+            node.name,
+            asked.name,
+            result.stderr.strip()[-500:],
+        )
+
+
 def _haproxy_pid_file(paths: Paths) -> Path:
     return paths.run / "haproxy-rabbitmq.pid"
 
@@ -346,6 +374,10 @@ def ensure_rabbitmq_cluster_running(paths: Paths | None = None, timeout: float =
         _wait_for_node(node, paths, timeout)
     names = {node.name for node in NODES}
     wait_until(lambda: cluster_members() == names, what="the 3-node cluster", timeout=timeout)
+    if not fresh:
+        # Queues declared while a node was down have no member on it yet.
+        for node in NODES:
+            grow_quorum_queues(node)
     _ensure_haproxy(paths)
     log.info("RabbitMQ cluster of %s behind HAProxy on %d", ", ".join(names), CLUSTER_AMQP_PORT)
     return CLUSTER_AMQP_URL

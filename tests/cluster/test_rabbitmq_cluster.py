@@ -273,6 +273,8 @@ def _restore(paths: Paths, node: cluster.ClusterNode) -> None:
     while cluster.cluster_members() != names:
         assert time.monotonic() < deadline, f"{node.name} did not rejoin the cluster"
         time.sleep(0.5)
+    # Queues declared while it was away get their member on it back (as an operator would).
+    cluster.grow_quorum_queues(node)
 
 
 async def test_orders_in_flight_all_finish_once_when_one_node_is_stopped(
