@@ -119,9 +119,7 @@ async def _count_completed(database_url: str) -> tuple[int, int]:
     when the Shop itself cannot log in.
     """
     try:
-        connection = await asyncpg.connect(
-            database_url.replace("postgresql+asyncpg", "postgresql")
-        )
+        connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     except asyncpg.InvalidPasswordError as error:
         # fresh_database set this role's password from our secrets directory when the run
         # began: refused now, it was reset since, by a setup working from another one (another
