@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from alexandrite.common.messaging.migration_v1 import create_outbox_and_inbox, drop_outbox_and_inbox
 
 revision: str = "crm_0001"
 down_revision: str | None = None
@@ -18,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    create_outbox_and_inbox()
     op.create_table(
         "complaints",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -53,42 +55,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
-    )
-    op.create_table(
-        "inbox",
-        sa.Column("message_id", sa.UUID(), nullable=False),
-        sa.Column("routing_key", sa.String(length=100), nullable=False),
-        sa.Column(
-            "processed_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("message_id"),
-    )
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.UUID(), nullable=False),
-        sa.Column("routing_key", sa.String(length=100), nullable=False),
-        sa.Column("source", sa.String(length=50), nullable=False),
-        sa.Column("order_id", sa.UUID(), nullable=True),
-        sa.Column("data", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column(
-            "trace_headers",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index(
-        "ix_outbox_unpublished",
-        "outbox",
-        ["occurred_at"],
-        unique=False,
-        postgresql_where=sa.text("published_at IS NULL"),
     )
     op.create_table(
         "review_status_history",
@@ -155,13 +121,7 @@ def downgrade() -> None:
     op.drop_table("reviews")
     op.drop_index(op.f("ix_review_status_history_order_id"), table_name="review_status_history")
     op.drop_table("review_status_history")
-    op.drop_index(
-        "ix_outbox_unpublished",
-        table_name="outbox",
-        postgresql_where=sa.text("published_at IS NULL"),
-    )
-    op.drop_table("outbox")
-    op.drop_table("inbox")
     op.drop_table("customers")
     op.drop_index(op.f("ix_complaints_order_id"), table_name="complaints")
     op.drop_table("complaints")
+    drop_outbox_and_inbox()

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from alexandrite.common.messaging.migration_v1 import create_outbox_and_inbox, drop_outbox_and_inbox
+
 revision: str = "files_0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -18,18 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "inbox",
-        sa.Column("message_id", sa.UUID(), nullable=False),
-        sa.Column("routing_key", sa.String(length=100), nullable=False),
-        sa.Column(
-            "processed_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("message_id"),
-    )
+    create_outbox_and_inbox()
     op.create_table(
         "models",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -53,39 +44,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(op.f("ix_models_sha256"), "models", ["sha256"], unique=False)
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.UUID(), nullable=False),
-        sa.Column("routing_key", sa.String(length=100), nullable=False),
-        sa.Column("source", sa.String(length=50), nullable=False),
-        sa.Column("order_id", sa.UUID(), nullable=True),
-        sa.Column("data", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column(
-            "trace_headers",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index(
-        "ix_outbox_unpublished",
-        "outbox",
-        ["occurred_at"],
-        unique=False,
-        postgresql_where=sa.text("published_at IS NULL"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_index(
-        "ix_outbox_unpublished",
-        table_name="outbox",
-        postgresql_where=sa.text("published_at IS NULL"),
-    )
-    op.drop_table("outbox")
     op.drop_index(op.f("ix_models_sha256"), table_name="models")
     op.drop_table("models")
-    op.drop_table("inbox")
+    drop_outbox_and_inbox()

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from alexandrite.common.messaging.migration_v1 import create_outbox_and_inbox, drop_outbox_and_inbox
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -18,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    create_outbox_and_inbox()
     op.create_table(
         "cancelled_orders",
         sa.Column("order_id", sa.UUID(), nullable=False),
@@ -26,18 +29,6 @@ def upgrade() -> None:
             "at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
         ),
         sa.PrimaryKeyConstraint("order_id"),
-    )
-    op.create_table(
-        "inbox",
-        sa.Column("message_id", sa.UUID(), nullable=False),
-        sa.Column("routing_key", sa.String(length=100), nullable=False),
-        sa.Column(
-            "processed_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("message_id"),
     )
     op.create_table(
         "jobs",
@@ -77,30 +68,6 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_jobs_status"), "jobs", ["status"], unique=False)
     op.create_table(
-        "outbox",
-        sa.Column("id", sa.UUID(), nullable=False),
-        sa.Column("routing_key", sa.String(length=100), nullable=False),
-        sa.Column("source", sa.String(length=50), nullable=False),
-        sa.Column("order_id", sa.UUID(), nullable=True),
-        sa.Column("data", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column(
-            "trace_headers",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index(
-        "ix_outbox_unpublished",
-        "outbox",
-        ["occurred_at"],
-        unique=False,
-        postgresql_where=sa.text("published_at IS NULL"),
-    )
-    op.create_table(
         "printers",
         sa.Column("name", sa.String(length=50), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
@@ -117,16 +84,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("printers")
-    op.drop_index(
-        "ix_outbox_unpublished",
-        table_name="outbox",
-        postgresql_where=sa.text("published_at IS NULL"),
-    )
-    op.drop_table("outbox")
     op.drop_index(op.f("ix_jobs_status"), table_name="jobs")
     op.drop_index(
         "ix_jobs_queued_oldest", table_name="jobs", postgresql_where=sa.text("status = 'queued'")
     )
     op.drop_table("jobs")
-    op.drop_table("inbox")
     op.drop_table("cancelled_orders")
+    drop_outbox_and_inbox()
