@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 
 from alexandrite.common.faults import write_faults_file
+from alexandrite.common.platform import GATEWAY
 from tests.integration.conftest import Platform
 from tests.integration.flow import place_order, submit, wait_for_crm_status, wait_for_shop_status
 from tests.integration.own_platform import own_platform
@@ -76,6 +77,14 @@ async def test_an_order_stuck_behind_a_paused_consumer_reaches_the_notifier_with
         # MES stops taking events: the approved order never gets its production job.
         write_faults_file(platform.faults_file, {"consumer_paused": "mes"})
         try:
+            # The fault takes effect within about a second: on a quiet machine the order would
+            # otherwise reach the MES before its consumer pauses, and never wait in `approved`.
+            consumer = platform.mes.app.state.runtime.consumer
+
+            async def paused() -> bool:
+                return not consumer.consuming
+
+            await eventually(paused, timeout=10, what="the MES consumer to pause")
             order_id = await place_order(client, platform)
             await submit(client, platform, order_id)
             await wait_for_crm_status(client, platform, order_id, "in_review")
@@ -106,7 +115,7 @@ async def test_an_order_stuck_behind_a_paused_consumer_reaches_the_notifier_with
         enrichment = firing["enrichment"]
         assert enrichment["order_id"] == order_id  # the oldest approved order: ours
         assert enrichment["links"]["zipkin"].endswith(f"annotationQuery=order.id%3D{order_id}")
-        assert enrichment["links"]["journey"] == f"https://127.0.0.1:8443/orders/{order_id}"
+        assert enrichment["links"]["journey"] == f"{GATEWAY.url}/orders/{order_id}"
         assert firing["deliveries"] == {"log": "delivered"}
 
         # Resumed: MES queues the job, the order moves on, the alert resolves.
