@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from alexandrite.common import platform
 from alexandrite.common.status_limits import order_stuck_limits
 from alexandrite.gateway.journey import JourneyBuilder
 from alexandrite.gateway.waiting_point import LiveSources
@@ -267,7 +268,9 @@ async def _time(
     shop = httpx.AsyncClient(base_url=shop_url, timeout=30)
     zipkin = httpx.AsyncClient(base_url=zipkin_url, timeout=120)
     rabbitmq = httpx.AsyncClient(
-        base_url="http://127.0.0.1:15672", auth=("guest", "guest"), timeout=3
+        base_url=f"http://{platform.HOST}:{platform.RABBITMQ.port_of('management')}",
+        auth=("guest", "guest"),
+        timeout=3,
     )
     mes = httpx.AsyncClient(base_url="http://127.0.0.1:1", timeout=1)
     builder = JourneyBuilder(

@@ -131,7 +131,9 @@ RABBITMQ = Process(
 POSTGRESQL = Process("postgresql", 5432, ready_path=None, scheme="postgresql")
 MARIADB = Process("mariadb", 3306, ready_path=None, scheme="mysql")
 # Zipkin's distributed store (`alexandrite up --store opensearch`), local mode's node.
-OPENSEARCH = Process("opensearch", 9200, ready_path=None)
+OPENSEARCH = Process(
+    "opensearch", 9200, ready_path=None, listeners=MappingProxyType({"transport": 9300})
+)
 
 SERVICES: tuple[Process, ...] = (SHOP, CRM, MES, FILES, NOTIFIER, GATEWAY)
 # What a plain `alexandrite up` opens (OpenSearch only with --store opensearch).

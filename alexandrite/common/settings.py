@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alexandrite.common import platform
 from alexandrite.common.paths import Paths
 
 __all__ = [
@@ -38,7 +39,9 @@ class TelemetrySettings(BaseSettings):
 
     enabled: bool = True
     # OTLP/gRPC endpoint of the Collector; TLS is verified against ca_file.
-    endpoint: str = "https://127.0.0.1:4317"
+    endpoint: str = Field(
+        default_factory=lambda: f"https://{platform.HOST}:{platform.COLLECTOR.port_of('otlp-grpc')}"
+    )
     ca_file: Path | None = None
     token_file: Path | None = None
     insecure: bool = False
@@ -68,7 +71,11 @@ class TelemetrySettings(BaseSettings):
     # How spans leave: OTLP/gRPC to `endpoint` or OTLP/HTTP + protobuf to `http_endpoint`, both
     # over TLS with the bearer token; gzip trades exporter-thread CPU for bytes on the wire.
     protocol: Literal["grpc", "http/protobuf"] = "grpc"
-    http_endpoint: str = "https://127.0.0.1:4318/v1/traces"
+    http_endpoint: str = Field(
+        default_factory=lambda: (
+            f"https://{platform.HOST}:{platform.COLLECTOR.port_of('otlp-http')}/v1/traces"
+        )
+    )
     compression: Literal["none", "gzip"] = "none"
 
 
@@ -87,7 +94,9 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     database_url: str = ""
     db_pool_size: int = 10
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_url: str = Field(
+        default_factory=lambda: f"amqp://guest:guest@{platform.HOST}:{platform.RABBITMQ.port}/"
+    )
     log_level: str = "INFO"
     # Outbox relay: how often it looks for events when nothing woke it.
     outbox_poll_interval_s: float = 1.0
@@ -153,4 +162,5 @@ def local_database_password(role: str) -> str:
 def local_database_url(database: str) -> str:
     """The URL of `database` as its owner role, with the password from the secrets directory."""
     role = database_owner(database)
-    return f"postgresql+asyncpg://{role}:{local_database_password(role)}@127.0.0.1:5432/{database}"
+    address = f"{platform.HOST}:{platform.POSTGRESQL.port}"
+    return f"postgresql+asyncpg://{role}:{local_database_password(role)}@{address}/{database}"

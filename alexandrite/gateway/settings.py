@@ -27,7 +27,8 @@ APP_ROLE_SECRET = "gateway-db-password"
 def app_database_url(database: str = DATABASE) -> str:
     """The application role's URL, with the password generated at setup."""
     password = read_secret(APP_ROLE_SECRET, "")
-    return f"postgresql+asyncpg://{APP_ROLE}:{password}@127.0.0.1:5432/{database}"
+    address = f"{platform.HOST}:{platform.POSTGRESQL.port}"
+    return f"postgresql+asyncpg://{APP_ROLE}:{password}@{address}/{database}"
 
 
 def _state_file(*parts: str) -> Path:

@@ -14,9 +14,10 @@ import argparse
 import logging
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from alexandrite.common import platform
 from alexandrite.ops.collector_build import (
     BUILDER_VERSION,
     COLLECTOR_MANIFEST,
@@ -58,12 +59,13 @@ TOKEN_SECRET = "otlp-token"
 class CollectorSettings:
     """The per-run values that config.yaml reads from the environment (defaults: local mode)."""
 
-    otlp_grpc_port: int = 4317
-    otlp_http_port: int = 4318
-    spanmetrics_port: int = 8889
-    metrics_port: int = 8888
-    health_port: int = 13133
-    zipkin_endpoint: str = "http://127.0.0.1:9411/api/v2/spans"
+    # Ports and Zipkin's address from the platform spec, read when the settings are made.
+    otlp_grpc_port: int = field(default_factory=lambda: platform.COLLECTOR.port_of("otlp-grpc"))
+    otlp_http_port: int = field(default_factory=lambda: platform.COLLECTOR.port_of("otlp-http"))
+    spanmetrics_port: int = field(default_factory=lambda: platform.COLLECTOR.port_of("spanmetrics"))
+    metrics_port: int = field(default_factory=lambda: platform.COLLECTOR.port_of("metrics"))
+    health_port: int = field(default_factory=lambda: platform.COLLECTOR.port)
+    zipkin_endpoint: str = field(default_factory=lambda: f"{platform.ZIPKIN.url}/api/v2/spans")
     # Every trace with a span longer than this is kept by tail sampling.
     latency_threshold_ms: int = 1000
     # Share of the ordinary (fast, error-free) traces that is kept.
@@ -126,7 +128,7 @@ def collector_program(
         ],
         environment=collector_environment(paths, settings),
         directory=paths.state,
-        ready_url=f"http://127.0.0.1:{settings.health_port}/",
+        ready_url=f"http://{platform.HOST}:{settings.health_port}/",
         start_timeout=30.0,
         # Before the services, so their first spans have somewhere to go.
         priority=30,

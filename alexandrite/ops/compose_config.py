@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from alexandrite.ops.alert_thresholds import write_thresholds
+from alexandrite.ops.monitoring import scrape_ports
 from alexandrite.ops.paths import DEPLOY_DIR
 
 __all__ = [
@@ -34,21 +35,20 @@ __all__ = [
     "write_all",
 ]
 
-# Job of deploy/prometheus/prometheus.yml -> its targets in the Compose file.
-SCRAPE_TARGETS = {
-    "shop": ["shop:8001"],
-    "crm": ["crm:8002"],
-    "mes": ["mes:8003"],
-    "files": ["files:8004"],
-    "notifier": ["notifier:8005"],
-    "otelcol": ["collector-agent:8888", "collector-gateway-1:8888", "collector-gateway-2:8888"],
-    "spanmetrics": ["collector-gateway-1:8889", "collector-gateway-2:8889"],
-    "rabbitmq": ["rabbitmq-1:15692", "rabbitmq-2:15692", "rabbitmq-3:15692"],
-    "zipkin": ["zipkin:9411"],
-    "prometheus": ["prometheus:9090"],
-    "alertmanager": ["alertmanager:9093"],
-}
 COLLECTOR_GATEWAYS = ["collector-gateway-1", "collector-gateway-2"]
+# Job of deploy/prometheus/prometheus.yml -> the Compose containers it scrapes.
+_SCRAPE_HOSTS = {
+    **{job: [job] for job in ("shop", "crm", "mes", "files", "notifier")},
+    "otelcol": ["collector-agent", *COLLECTOR_GATEWAYS],
+    "spanmetrics": COLLECTOR_GATEWAYS,
+    "rabbitmq": ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"],
+    **{job: [job] for job in ("zipkin", "prometheus", "alertmanager")},
+}
+# Job -> its targets in the Compose file: the containers listen on the spec's default ports.
+SCRAPE_TARGETS = {
+    job: [f"{host}:{port}" for host in _SCRAPE_HOSTS[job]]
+    for job, port in scrape_ports(defaults=True).items()
+}
 _LOOPBACK_URL = re.compile(r"^http://127\.0\.0\.1:[0-9]+")
 
 
@@ -64,7 +64,7 @@ def prometheus_config() -> dict[str, Any]:
         "/etc/prometheus/rendered/thresholds.yml",
     ]
     config["alerting"] = {
-        "alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
+        "alertmanagers": [{"static_configs": [{"targets": SCRAPE_TARGETS["alertmanager"]}]}]
     }
     for job in config["scrape_configs"]:
         labels = job["static_configs"][0].get("labels", {})
@@ -76,7 +76,7 @@ def alertmanager_config() -> dict[str, Any]:
     config = _load("alertmanager/alertmanager.yml")
     for receiver in config["receivers"]:
         for hook in receiver.get("webhook_configs", []):
-            hook["url"] = _LOOPBACK_URL.sub("http://notifier:8005", hook["url"])
+            hook["url"] = _LOOPBACK_URL.sub(f"http://{SCRAPE_TARGETS['notifier'][0]}", hook["url"])
     return config
 
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from alexandrite.common import platform
 from alexandrite.common.db import Database
 from alexandrite.gateway.accounts import Accounts
 from alexandrite.gateway.audit_anchor import AnchorFile
@@ -70,14 +71,15 @@ async def _ensure_user(database_url: str, name: str, password: str) -> bool:
 
 
 def ensure_demo_support_user(
-    paths: Paths, database_url: str | None = None, port: int = 8443
+    paths: Paths, database_url: str | None = None, port: int | None = None
 ) -> DemoLogin:
     """Make sure `demo-support` (role support) exists with the password in the secrets dir."""
     password = ensure_secret(paths, DEMO_PASSWORD_SECRET, nbytes=18)
     created = asyncio.run(_ensure_user(database_url or app_database_url(), DEMO_USER, password))
     if created:
         _log.info("created the gateway user %s", DEMO_USER)
-    return DemoLogin(url=f"https://127.0.0.1:{port}/", user=DEMO_USER, password=password)
+    url = f"https://{platform.HOST}:{platform.GATEWAY.port if port is None else port}/"
+    return DemoLogin(url=url, user=DEMO_USER, password=password)
 
 
 def prepare_gateway(paths: Paths, database: str = DATABASE) -> DemoLogin:

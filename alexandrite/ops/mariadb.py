@@ -11,6 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
+from alexandrite.common import platform
 from alexandrite.ops.commands import install_file, port_is_open, run, tail, wait_until
 from alexandrite.ops.paths import DEPLOY_DIR
 
@@ -25,8 +26,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MARIADB_HOST = "127.0.0.1"
-MARIADB_PORT = 3306
+MARIADB_HOST = platform.HOST
+# Given on the command line; deploy/mariadb/alexandrite.cnf's own is the spec's default
+# (tests/unit/test_port_literals.py checks it).
+MARIADB_PORT = platform.MARIADB.port
 _DAEMON = "/usr/sbin/mariadbd"
 _RUN_DIR = Path("/run/mysqld")
 _DATA_DIR = Path("/var/lib/mysql")

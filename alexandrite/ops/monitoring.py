@@ -2,13 +2,15 @@
 
 Configuration lives in deploy/prometheus and deploy/alertmanager as plain files. What differs
 per run is given on the command line (storage paths, listen addresses); the only rendered file
-is Prometheus's config copy in <state>/run/prometheus/, which points at the rules in deploy/
-and at the thresholds of the chosen alert profile (alexandrite.ops.alert_thresholds):
+is Prometheus's config copy in <state>/run/prometheus/, which points at the rules in deploy/,
+at the thresholds of the chosen alert profile (alexandrite.ops.alert_thresholds) and at every
+target's port from the platform spec (alexandrite.common.platform; the deploy file's own
+addresses are its defaults, checked against the spec by tests/unit/test_port_literals.py):
 
     monitoring_programs(paths)                                        # local mode, production
     monitoring_programs(paths, MonitoringSettings(alert_profile="test"))  # 30 s order limits
 
-Alertmanager runs on the deploy file as is unless the notifier's port differs from 8005.
+Alertmanager runs on the deploy file as is unless the notifier's port differs from its default.
 
     python -m alexandrite.ops.monitoring render [--alert-profile test]   # print the paths
     python -m alexandrite.ops.monitoring test-rules     # promtool unit tests of every alert
@@ -21,12 +23,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from alexandrite.common import platform
 from alexandrite.ops.alert_thresholds import ALERT_PROFILES, stage_rule_tests, write_thresholds
 from alexandrite.ops.paths import DEPLOY_DIR, REPO_ROOT, Paths
 from alexandrite.ops.program import Program
@@ -35,6 +38,7 @@ __all__ = [
     "ALERTMANAGER_CONFIG",
     "PROMETHEUS_CONFIG",
     "RULES_DIR",
+    "SCRAPE_JOBS",
     "MonitoringSettings",
     "alertmanager_program",
     "monitoring_programs",
@@ -42,13 +46,37 @@ __all__ = [
     "prometheus_program",
     "render_alertmanager_config",
     "render_prometheus_config",
+    "scrape_ports",
 ]
 
 PROMETHEUS_CONFIG = DEPLOY_DIR / "prometheus" / "prometheus.yml"
 RULES_DIR = DEPLOY_DIR / "prometheus" / "rules"
 ALERTMANAGER_CONFIG = DEPLOY_DIR / "alertmanager" / "alertmanager.yml"
-_DEFAULT_NOTIFIER_PORT = 8005
 _WEBHOOK_PATH = "/api/v1/alertmanager"
+
+
+# Each scrape job of prometheus.yml: the process it scrapes and which of its listeners.
+SCRAPE_JOBS: dict[str, tuple[platform.Process, str | None]] = {
+    **{s.name: (s, None) for s in platform.SERVICES if s is not platform.GATEWAY},
+    "otelcol": (platform.COLLECTOR, "metrics"),
+    "spanmetrics": (platform.COLLECTOR, "spanmetrics"),
+    "rabbitmq": (platform.RABBITMQ, "metrics"),
+    "zipkin": (platform.ZIPKIN, None),
+    "prometheus": (platform.PROMETHEUS, None),
+    "alertmanager": (platform.ALERTMANAGER, None),
+}
+
+
+def scrape_ports(*, defaults: bool = False) -> dict[str, int]:
+    """Each scrape job and the port it scrapes, from the platform spec: the ports of this run
+    (overrides applied), or with ``defaults`` the spec's own (what containers listen on)."""
+    ports = {}
+    for job, (process, listener) in SCRAPE_JOBS.items():
+        if listener is None:
+            ports[job] = process.default_port if defaults else process.port
+        else:
+            ports[job] = process.listeners[listener] if defaults else process.port_of(listener)
+    return ports
 
 
 @dataclass(frozen=True)
@@ -56,9 +84,9 @@ class MonitoringSettings:
     """Per-run values; the defaults are local mode (DESIGN.md §7)."""
 
     alert_profile: str = "production"
-    prometheus_port: int = 9090
-    alertmanager_port: int = 9093
-    notifier_port: int = _DEFAULT_NOTIFIER_PORT
+    prometheus_port: int = field(default_factory=lambda: platform.PROMETHEUS.port)
+    alertmanager_port: int = field(default_factory=lambda: platform.ALERTMANAGER.port)
+    notifier_port: int = field(default_factory=lambda: platform.NOTIFIER.port)
     retention: str = "15d"
     # None: <state>/prometheus and <state>/alertmanager.
     prometheus_storage: Path | None = None
@@ -89,12 +117,16 @@ def render_prometheus_config(
     config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     config["rule_files"] = [str(RULES_DIR / "*.yml"), str(thresholds)]
     config["global"]["external_labels"]["alert_profile"] = settings.alert_profile
-    alertmanager = f"127.0.0.1:{settings.alertmanager_port}"
+    ports = {
+        **scrape_ports(),
+        "alertmanager": settings.alertmanager_port,
+        "prometheus": settings.prometheus_port,
+        "notifier": settings.notifier_port,
+    }
+    alertmanager = f"{platform.HOST}:{settings.alertmanager_port}"
     config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager]
-    _set_target(config, "alertmanager", alertmanager)
-    _set_target(config, "prometheus", f"127.0.0.1:{settings.prometheus_port}")
-    _set_target(config, "notifier", f"127.0.0.1:{settings.notifier_port}")
-    for job, address in (targets or {}).items():
+    addresses = {job: f"{platform.HOST}:{port}" for job, port in ports.items()}
+    for job, address in {**addresses, **(targets or {})}.items():
         _set_target(config, job, address)
     rendered = directory / "prometheus.yml"
     header = f"# Rendered from {PROMETHEUS_CONFIG} by alexandrite.ops.monitoring: edit that.\n"
@@ -106,14 +138,14 @@ def render_alertmanager_config(
     paths: Paths, settings: MonitoringSettings, directory: Path | None = None
 ) -> Path:
     """The deploy file itself, or a copy whose webhook points at another notifier port."""
-    if settings.notifier_port == _DEFAULT_NOTIFIER_PORT:
+    if settings.notifier_port == platform.NOTIFIER.default_port:
         return ALERTMANAGER_CONFIG
     directory = directory or paths.run / "alertmanager"
     directory.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     for receiver in config["receivers"]:
         for webhook in receiver.get("webhook_configs", []):
-            webhook["url"] = f"http://127.0.0.1:{settings.notifier_port}{_WEBHOOK_PATH}"
+            webhook["url"] = f"http://{platform.HOST}:{settings.notifier_port}{_WEBHOOK_PATH}"
     target = directory / "alertmanager.yml"
     target.write_text(yaml.safe_dump(config, sort_keys=False))
     return target
@@ -124,7 +156,7 @@ def prometheus_program(
 ) -> Program:
     config = config or render_prometheus_config(paths, settings)
     storage = settings.prometheus_storage or paths.state / "prometheus"
-    address = f"127.0.0.1:{settings.prometheus_port}"
+    address = f"{platform.HOST}:{settings.prometheus_port}"
     return Program(
         name="prometheus",
         command=[
@@ -150,7 +182,7 @@ def alertmanager_program(
 ) -> Program:
     config = config or render_alertmanager_config(paths, settings)
     storage = settings.alertmanager_storage or paths.state / "alertmanager"
-    address = f"127.0.0.1:{settings.alertmanager_port}"
+    address = f"{platform.HOST}:{settings.alertmanager_port}"
     return Program(
         name="alertmanager",
         command=[
@@ -159,7 +191,7 @@ def alertmanager_program(
             f"--storage.path={storage}",
             f"--web.listen-address={address}",
             f"--web.external-url=http://{address}/",
-            # One instance: no gossip listener (it would bind 0.0.0.0:9094 by default).
+            # One instance: no gossip listener (by default it would bind one on 0.0.0.0).
             "--cluster.listen-address=",
             "--log.format=json",
         ],
@@ -184,7 +216,7 @@ def notifier_program(
             "NOTIFIER_PORT": str(settings.notifier_port),
         },
         directory=REPO_ROOT,
-        ready_url=f"http://127.0.0.1:{settings.notifier_port}/ready",
+        ready_url=f"http://{platform.HOST}:{settings.notifier_port}/ready",
         start_timeout=60.0,
         priority=70,
     )

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import httpx
 
+from alexandrite.common import platform
 from alexandrite.ops.paths import Paths
 from alexandrite.ops.program import Program
 
@@ -77,9 +78,9 @@ class OpenSearchNode:
     """One single-node cluster: where it listens and where its files are."""
 
     name: str = "local"
-    host: str = "127.0.0.1"
-    http_port: int = 9200
-    transport_port: int = 9300
+    host: str = platform.HOST
+    http_port: int = field(default_factory=lambda: platform.OPENSEARCH.port)
+    transport_port: int = field(default_factory=lambda: platform.OPENSEARCH.port_of("transport"))
     # Zipkin's bulk writes at 10k spans/s fit in 1 GiB; the rest of RAM is the page cache.
     heap_mib: int = 1024
     root: Path = field(default_factory=_default_root)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from alexandrite.common import platform
 from alexandrite.ops.commands import (
     install_file,
     port_is_open,
@@ -29,8 +30,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-POSTGRES_HOST = "127.0.0.1"
-POSTGRES_PORT = 5432
+POSTGRES_HOST = platform.HOST
+# deploy/postgresql/alexandrite.conf sets the same (tests/unit/test_port_literals.py checks it).
+POSTGRES_PORT = platform.POSTGRESQL.default_port
 VERSION = "15"
 CLUSTER = "main"
 _CONFIG = Path(f"/etc/postgresql/{VERSION}/{CLUSTER}/conf.d/alexandrite.conf")

@@ -6,6 +6,7 @@ import socket
 import urllib.request
 from pathlib import Path
 
+from alexandrite.common import platform
 from alexandrite.ops.commands import port_is_open, run
 
 __all__ = [
@@ -23,10 +24,10 @@ __all__ = [
     "process_gone",
 ]
 
-RABBITMQ_HOST = "127.0.0.1"
-AMQP_PORT = 5672
-MANAGEMENT_PORT = 15672
-PROMETHEUS_PORT = 15692
+RABBITMQ_HOST = platform.HOST
+AMQP_PORT = platform.RABBITMQ.port
+MANAGEMENT_PORT = platform.RABBITMQ.port_of("management")
+PROMETHEUS_PORT = platform.RABBITMQ.port_of("metrics")
 NODENAME = "rabbit@localhost"
 # Set in deploy/rabbitmq/rabbitmq-env.conf: the path Debian's init script reads and waits for.
 PID_FILE = Path("/var/run/rabbitmq/pid")
@@ -48,7 +49,7 @@ def amqp_answers(host: str = RABBITMQ_HOST, port: int = AMQP_PORT) -> bool:
 
 
 def metrics_answer() -> bool:
-    """True when the Prometheus endpoint on :15692 answers 200."""
+    """True when the broker's Prometheus endpoint answers 200."""
     url = f"http://{RABBITMQ_HOST}:{PROMETHEUS_PORT}/metrics"
     try:
         with urllib.request.urlopen(url, timeout=2.0) as response:

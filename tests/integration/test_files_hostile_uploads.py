@@ -19,6 +19,7 @@ import psutil
 import pytest
 import pytest_asyncio
 
+from alexandrite.common import platform
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.files.app import create_app
 from alexandrite.files.hostile_samples import face_bomb_obj, zip_bomb_3mf
@@ -44,7 +45,7 @@ async def files_url(tmp_path_factory) -> AsyncIterator[str]:
         storage_dir=tmp_path_factory.mktemp("hostile-models"),
         analysis_workers=2,
         db_pool_size=4,
-        amqp_url=f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}",
+        amqp_url=f"amqp://guest:guest@{platform.HOST}:{platform.RABBITMQ.port}/{TEST_VHOST}",
         faults_file=tmp_path_factory.mktemp("faults") / "faults.json",
     )
     app = create_app(settings, TelemetrySettings(enabled=False))

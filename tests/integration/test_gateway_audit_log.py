@@ -20,6 +20,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from alexandrite.cli.security import audit_app, tokens_app, users_app
+from alexandrite.common import platform
 from alexandrite.common.settings import local_database_password
 from alexandrite.gateway.audit_anchor import AnchorFile
 from alexandrite.gateway.audit_chain import row_hash
@@ -272,8 +273,8 @@ async def test_no_other_service_role_can_reach_or_change_the_audit_table(
     )
     database = gateway.settings.database_name()
     credentials = {
-        "host": "127.0.0.1",
-        "port": 5432,
+        "host": platform.HOST,
+        "port": platform.POSTGRESQL.port,
         "user": role,
         "password": local_database_password(role),
     }

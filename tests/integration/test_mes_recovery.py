@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from alexandrite.common import platform
 from alexandrite.mes.domain import RESTARTED_MID_PRINT
 from alexandrite.ops.scratch_database import fresh_database
 from tests.integration.test_mes_api import (
@@ -268,7 +269,9 @@ async def test_a_database_outage_as_a_print_ends_is_retried_and_the_job_complete
 ) -> None:
     url, engine = recovery_db
     target = urlsplit(url)
-    async with tcp_proxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
+    async with tcp_proxy(
+        target.hostname or platform.HOST, target.port or platform.POSTGRESQL.port
+    ) as proxy:
         fleet: dict[str, Any] = {
             "database_url": _through(proxy.port, url),
             "simulate_printers": True,

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI, Request, Response
 
+from alexandrite.common.platform import ALERTMANAGER, GATEWAY, PROMETHEUS, ZIPKIN
 from alexandrite.notifier.app import create_app
 from alexandrite.notifier.settings import Settings
 from alexandrite.ops.scratch_database import fresh_database
@@ -48,7 +49,7 @@ def _webhook(alerts: list[dict[str, Any]], status: str = "firing") -> dict[str, 
         "groupLabels": {"alertname": "OrderStuck"},
         "commonLabels": {},
         "commonAnnotations": {},
-        "externalURL": "http://127.0.0.1:9093",
+        "externalURL": ALERTMANAGER.url,
         "alerts": alerts,
     }
 
@@ -74,7 +75,7 @@ def _alert(
         },
         "startsAt": "2026-11-28T04:00:00.000Z",
         "endsAt": ends_at,
-        "generatorURL": "http://127.0.0.1:9090/graph",
+        "generatorURL": f"{PROMETHEUS.url}/graph",
         "fingerprint": fingerprint,
     }
 
@@ -136,8 +137,8 @@ async def test_an_order_stuck_webhook_is_stored_once_and_names_the_waiting_order
         assert enrichment["order_status"] == "in_review"
         oldest = enrichment["order_id"]
         assert enrichment["links"] == {
-            "zipkin": f"http://127.0.0.1:9411/zipkin/?annotationQuery=order.id%3D{oldest}",
-            "journey": f"https://127.0.0.1:8443/orders/{oldest}",
+            "zipkin": f"{ZIPKIN.url}/zipkin/?annotationQuery=order.id%3D{oldest}",
+            "journey": f"{GATEWAY.url}/orders/{oldest}",
         }
 
         # The resolved notice is a row of its own and keeps what the firing one found.
@@ -268,7 +269,7 @@ async def test_an_order_failed_notification_carries_the_journey_link_and_the_rea
 
         [notification] = await eventually(delivered, what="the OrderFailed notification sent")
         enrichment = notification["enrichment"]
-        journey = f"https://127.0.0.1:8443/orders/{order_id}"
+        journey = f"{GATEWAY.url}/orders/{order_id}"
         # Only this platform's orders failed: ours is the newest, with the MES's reason.
         assert enrichment["order_id"] == order_id
         assert enrichment["links"]["journey"] == journey

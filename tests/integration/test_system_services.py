@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from alexandrite.common import platform
 from alexandrite.common.settings import database_owner, local_database_password
 from alexandrite.ops import rabbitmq
 from alexandrite.ops.paths import Paths
@@ -78,8 +79,8 @@ async def test_each_service_role_owns_and_reaches_its_own_database_only(
             # CONNECT is not granted to PUBLIC: one service's password opens no other database.
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await asyncpg.connect(
-                    host="127.0.0.1",
-                    port=5432,
+                    host=platform.HOST,
+                    port=platform.POSTGRESQL.port,
                     user=role,
                     database=other,
                     timeout=10,
@@ -90,8 +91,8 @@ async def test_each_service_role_owns_and_reaches_its_own_database_only(
 async def test_a_wrong_postgres_password_is_refused(credentials: SystemCredentials) -> None:
     with pytest.raises(asyncpg.InvalidPasswordError):
         await asyncpg.connect(
-            host="127.0.0.1",
-            port=5432,
+            host=platform.HOST,
+            port=platform.POSTGRESQL.port,
             user=database_owner(POSTGRES_DATABASES[0]),
             password="not-the-password",
             database=POSTGRES_DATABASES[0],
@@ -124,10 +125,12 @@ async def test_rabbitmq_serves_prometheus_metrics_and_the_management_api(
     credentials: SystemCredentials,
 ) -> None:
     async with httpx.AsyncClient(timeout=10) as client:
-        metrics = await client.get("http://127.0.0.1:15692/metrics")
+        rabbitmq = f"http://{platform.HOST}"
+        metrics = await client.get(f"{rabbitmq}:{platform.RABBITMQ.port_of('metrics')}/metrics")
         assert metrics.status_code == 200
         assert "rabbitmq_" in metrics.text
-        overview = await client.get("http://127.0.0.1:15672/api/overview", auth=("guest", "guest"))
+        management = f"{rabbitmq}:{platform.RABBITMQ.port_of('management')}"
+        overview = await client.get(f"{management}/api/overview", auth=("guest", "guest"))
         assert overview.status_code == 200
         assert overview.json()["node"] == "rabbit@localhost"
 
@@ -135,7 +138,7 @@ async def test_rabbitmq_serves_prometheus_metrics_and_the_management_api(
 def test_mariadb_lets_the_zipkin_user_in_over_tcp(credentials: SystemCredentials) -> None:
     result = subprocess.run(
         [
-            "mariadb", "--protocol=TCP", "-h", "127.0.0.1", "-P", "3306",
+            "mariadb", "--protocol=TCP", "-h", platform.HOST, "-P", str(platform.MARIADB.port),
             "-u", credentials.mariadb_user, "--batch", "--skip-column-names",
             "-e", "SELECT DATABASE(), 6 * 7", credentials.mariadb_database,
         ],

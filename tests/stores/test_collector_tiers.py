@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from alexandrite.common import platform
 from alexandrite.ops.collector import (
     AGENT_CONFIG,
     COLLECTOR_CONFIG,
@@ -40,9 +41,10 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
 ]
 
-GRPC_PORT = 4317
-METRICS_PORT = 8888
-HEALTH_PORT = 13133
+# Inside each namespace the Collectors listen on the spec's default ports.
+GRPC_PORT = platform.COLLECTOR.listeners["otlp-grpc"]
+METRICS_PORT = platform.COLLECTOR.listeners["metrics"]
+HEALTH_PORT = platform.COLLECTOR.default_port
 DEADLINE = 90.0
 
 # The test's layer on gateway.yaml: what would go to Zipkin goes to a file instead.

@@ -18,6 +18,7 @@ from typing import Literal
 import httpx
 import pytest
 
+from alexandrite.common import platform
 from alexandrite.ops.opensearch import (
     OpenSearchNode,
     ensure_opensearch_installed,
@@ -104,7 +105,7 @@ def running_zipkin(
         storage,
         port=port,
         jar=ensure_zipkin_jar(paths),
-        opensearch_url=opensearch.url if opensearch else "http://127.0.0.1:9200",
+        opensearch_url=opensearch.url if opensearch else platform.OPENSEARCH.url,
     )
     with running_program(program, paths.logs / f"zipkin-{storage}-{port}.log"):
         yield f"http://127.0.0.1:{port}"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from alexandrite.common import platform
 from alexandrite.ops.alert_thresholds import (
     ALERT_PROFILES,
     THRESHOLD_PREFIX,
@@ -142,12 +143,12 @@ def test_the_programs_bind_loopback_and_keep_state_under_the_state_dir(tmp_path:
     programs = {p.name: p for p in monitoring_programs(paths)}
     assert set(programs) == {"notifier", "alertmanager", "prometheus"}
     prometheus = " ".join(programs["prometheus"].command)
-    assert "--web.listen-address=127.0.0.1:9090" in prometheus
+    assert f"--web.listen-address={platform.HOST}:{platform.PROMETHEUS.port}" in prometheus
     assert f"--storage.tsdb.path={tmp_path / 'prometheus'}" in prometheus
     alertmanager = programs["alertmanager"].command
-    assert "--web.listen-address=127.0.0.1:9093" in alertmanager
+    assert f"--web.listen-address={platform.HOST}:{platform.ALERTMANAGER.port}" in alertmanager
     assert "--cluster.listen-address=" in alertmanager
     assert f"--storage.path={tmp_path / 'alertmanager'}" in alertmanager
-    assert programs["prometheus"].ready_url == "http://127.0.0.1:9090/-/ready"
-    assert programs["alertmanager"].ready_url == "http://127.0.0.1:9093/-/ready"
-    assert programs["notifier"].ready_url == "http://127.0.0.1:8005/ready"
+    assert programs["prometheus"].ready_url == platform.PROMETHEUS.ready_url
+    assert programs["alertmanager"].ready_url == platform.ALERTMANAGER.ready_url
+    assert programs["notifier"].ready_url == platform.NOTIFIER.ready_url

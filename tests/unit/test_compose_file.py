@@ -20,6 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
+from alexandrite.common import platform
 from alexandrite.ops import compose_config
 from alexandrite.ops.collector_build import collector_binary_path
 from alexandrite.ops.paths import DEPLOY_DIR, Paths
@@ -64,7 +65,10 @@ def test_compose_runs_the_charts_topology(compose: dict[str, Any]) -> None:
     assert "cluster_partition_handling = pause_minority" in cluster
     for node in ("rabbitmq-1", "rabbitmq-2", "rabbitmq-3"):
         assert f"rabbit@{node}" in cluster
-        assert f"server {node} {node}:5672 check" in (COMPOSE_DIR / "haproxy.cfg").read_text()
+        assert (
+            f"server {node} {node}:{platform.RABBITMQ.default_port} check"
+            in (COMPOSE_DIR / "haproxy.cfg").read_text()
+        )
     for service in ("shop", "crm", "mes", "files", "notifier"):
         environment = services[service]["environment"]
         assert environment["SERVICE"] == service
@@ -75,7 +79,8 @@ def test_only_the_support_gateway_is_published_and_only_on_loopback(
     compose: dict[str, Any],
 ) -> None:
     published = {name: s["ports"] for name, s in compose["services"].items() if s.get("ports")}
-    assert published == {"gateway": ["127.0.0.1:8443:8443"]}
+    gateway = platform.GATEWAY.default_port
+    assert published == {"gateway": [f"{platform.HOST}:{gateway}:{gateway}"]}
 
 
 def test_every_file_the_compose_file_names_exists(compose: dict[str, Any]) -> None:
@@ -132,7 +137,7 @@ def test_the_rendered_prometheus_and_alertmanager_configurations_pass_their_chec
     assert not [t for t in targets if t.startswith("127.")]
     alertmanager = yaml.safe_load((rendered / "alertmanager.yml").read_text())
     assert alertmanager["receivers"][0]["webhook_configs"][0]["url"] == (
-        "http://notifier:8005/api/v1/alertmanager"
+        f"http://notifier:{platform.NOTIFIER.default_port}/api/v1/alertmanager"
     )
 
 

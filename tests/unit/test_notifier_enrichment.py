@@ -15,8 +15,8 @@ from alexandrite.notifier.channels import render_text
 from alexandrite.notifier.enrichment import Enricher, OrderLookup, failure_verdict
 from alexandrite.notifier.store import Notification
 
-GATEWAY = "https://127.0.0.1:8443"
-ZIPKIN = "http://127.0.0.1:9411/zipkin/"
+GATEWAY = "https://gateway.test"
+ZIPKIN = "http://zipkin.test/zipkin/"
 
 
 def _failed_order(order_id: str, failed_at: datetime, reason: str | None) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def test_an_order_alert_reads_with_its_order_links_and_runbook() -> None:
             "order_status": "approved",
             "order_ids": [ORDER, "other"],
             "verdict": "Waiting 31 s in `approved`, limit 30 s: STALLED; the journey shows where",
-            "links": order_links(ORDER, "http://127.0.0.1:9411/zipkin/", "https://127.0.0.1:8443"),
+            "links": order_links(ORDER, "http://zipkin.test/zipkin/", "https://gateway.test"),
         },
     )
     assert render_text(notification).splitlines() == [
@@ -41,8 +41,8 @@ def test_an_order_alert_reads_with_its_order_links_and_runbook() -> None:
         f"order: {ORDER}",
         "verdict: Waiting 31 s in `approved`, limit 30 s: STALLED; the journey shows where",
         "also in approved: other",
-        f"zipkin: http://127.0.0.1:9411/zipkin/?annotationQuery=order.id%3D{ORDER}",
-        f"journey: https://127.0.0.1:8443/orders/{ORDER}",
+        f"zipkin: http://zipkin.test/zipkin/?annotationQuery=order.id%3D{ORDER}",
+        f"journey: https://gateway.test/orders/{ORDER}",
         "runbook: docs/runbooks/OrderStuck.md",
     ]
 

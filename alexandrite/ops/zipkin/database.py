@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 
+from alexandrite.common import platform
 from alexandrite.ops.commands import SystemCommandError, run
 from alexandrite.ops.paths import Paths
 from alexandrite.ops.tls import ensure_secret
@@ -26,14 +27,14 @@ class ZipkinDatabase:
     """A MariaDB database that holds Zipkin's tables, and the user Zipkin logs in as."""
 
     password: str = field(repr=False)
-    host: str = "127.0.0.1"
-    port: int = 3306
+    host: str = platform.HOST
+    port: int = platform.MARIADB.port
     name: str = "zipkin"
     user: str = "zipkin"
 
     @classmethod
     def local(cls, paths: Paths) -> ZipkinDatabase:
-        """The local-mode database: `zipkin` on 127.0.0.1:3306, password from the secrets dir."""
+        """The local-mode database: `zipkin` on the local MariaDB, password from the secrets dir."""
         return cls(password=ensure_secret(paths, PASSWORD_SECRET))
 
     def query(self, sql: str, *, timeout: float = 120.0) -> list[list[str]]:

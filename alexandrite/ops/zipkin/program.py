@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+from alexandrite.common import platform
 from alexandrite.ops.paths import Paths
 from alexandrite.ops.program import Program
 from alexandrite.ops.zipkin.database import ZipkinDatabase
@@ -28,7 +29,7 @@ from alexandrite.ops.zipkin.jar import zipkin_jar_path
 
 __all__ = ["JVM_FLAGS", "ZIPKIN_PORT", "retention_program", "zipkin_program"]
 
-ZIPKIN_PORT = 9411
+ZIPKIN_PORT = platform.ZIPKIN.port
 JVM_FLAGS = ("-Xms256m", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError")
 # Tags offered in the UI's search box (DESIGN.md: orders are found by order.id).
 AUTOCOMPLETE_KEYS = "order.id,order.status"
@@ -42,7 +43,7 @@ def zipkin_program(
     *,
     port: int = ZIPKIN_PORT,
     db: ZipkinDatabase | None = None,
-    opensearch_url: str = "http://127.0.0.1:9200",
+    opensearch_url: str = platform.OPENSEARCH.url,
     jar: Path | None = None,
 ) -> Program:
     """Describe Zipkin on 127.0.0.1:`port` with MariaDB (`db`), OpenSearch or memory storage.
