@@ -107,3 +107,18 @@ runAsNonRoot: true
 capabilities:
   drop: [ALL]
 {{- end -}}
+
+{{/*
+The login role that owns a service's database, as locally (alexandrite.ops.postgres_roles and
+alexandrite.common.settings.database_owner): alexandrite_<service>, owning its database only;
+the gateway's database belongs to alexandrite_gateway_owner, which only the migration Job uses
+(the gateway connects as postgresql.gatewayUser). Call with the service's name.
+*/}}
+{{- define "alexandrite.databaseOwner" -}}
+{{- if eq . "gateway" -}}alexandrite_gateway_owner{{- else -}}{{ printf "alexandrite_%s" . }}{{- end -}}
+{{- end -}}
+
+{{/* The Secret key of that role's password. Call with the service's name. */}}
+{{- define "alexandrite.databasePasswordKey" -}}
+{{- if eq . "gateway" -}}gateway-owner-database-password{{- else -}}{{ printf "%s-database-password" . }}{{- end -}}
+{{- end -}}

@@ -2,15 +2,19 @@
 The environment of one Python service: its settings class reads <PREFIX>_… (see
 alexandrite/<service>/settings.py) and the shared telemetry settings ALEXANDRITE_TELEMETRY_….
 Passwords come from the Secret and are spliced into URLs with Kubernetes' $(VAR) expansion, so
-no password is ever in a ConfigMap. Call with (dict "root" $ "name" "shop" "spec" $spec).
+no password is ever in a ConfigMap. Each service gets only its own database role's password; the
+gateway only its runtime role's (never its database owner's). Call with (dict "root" $ "name" "shop" "spec" $spec).
 */}}
 {{- define "alexandrite.serviceEnv" -}}
 {{- $root := .root -}}
 {{- $p := include "alexandrite.envPrefix" .name -}}
 {{- $base := include "alexandrite.name" $root -}}
 {{- $pg := printf "%s:%s" (include "alexandrite.postgresHost" $root) (include "alexandrite.postgresPort" $root) -}}
+{{- if ne .name "gateway" }}
+{{- /* The service's own role's password: no service can open another's database. */}}
 - name: DB_PASSWORD
-  valueFrom: {secretKeyRef: {name: {{ include "alexandrite.secretName" $root }}, key: database-password}}
+  valueFrom: {secretKeyRef: {name: {{ include "alexandrite.secretName" $root }}, key: {{ include "alexandrite.databasePasswordKey" .name }}}}
+{{- end }}
 - name: AMQP_PASSWORD
   valueFrom: {secretKeyRef: {name: {{ include "alexandrite.secretName" $root }}, key: rabbitmq-password}}
 - {name: {{ $p }}_MODE, value: {{ $root.Values.mode | quote }}}
@@ -24,8 +28,6 @@ no password is ever in a ConfigMap. Call with (dict "root" $ "name" "shop" "spec
   valueFrom: {secretKeyRef: {name: {{ include "alexandrite.secretName" $root }}, key: gateway-database-password}}
 - name: GATEWAY_DATABASE_URL
   value: {{ printf "postgresql+asyncpg://%s:$(GATEWAY_DB_PASSWORD)@%s/alexandrite_gateway" $root.Values.postgresql.gatewayUser $pg | quote }}
-- name: GATEWAY_OWNER_DATABASE_URL
-  value: {{ printf "postgresql+asyncpg://%s:$(DB_PASSWORD)@%s/alexandrite_gateway" $root.Values.postgresql.user $pg | quote }}
 - {name: GATEWAY_TLS_CERT_FILE, value: /etc/alexandrite/tls/tls.crt}
 - {name: GATEWAY_TLS_KEY_FILE, value: /etc/alexandrite/tls/tls.key}
 - {name: GATEWAY_TLS_CA_FILE, value: /etc/alexandrite/tls/ca.crt}
@@ -33,7 +35,7 @@ no password is ever in a ConfigMap. Call with (dict "root" $ "name" "shop" "spec
 - {name: GATEWAY_SHOP_URL, value: {{ printf "http://%s-shop:%v" $base $root.Values.services.shop.port | quote }}}
 {{- else }}
 - name: {{ $p }}_DATABASE_URL
-  value: {{ printf "postgresql+asyncpg://%s:$(DB_PASSWORD)@%s/alexandrite_%s" $root.Values.postgresql.user $pg .name | quote }}
+  value: {{ printf "postgresql+asyncpg://%s:$(DB_PASSWORD)@%s/alexandrite_%s" (include "alexandrite.databaseOwner" .name) $pg .name | quote }}
 {{- end }}
 {{- if has .name (list "crm" "mes") }}
 - {name: {{ $p }}_FILES_URL, value: {{ printf "http://%s-files:%v" $base $root.Values.services.files.port | quote }}}
