@@ -62,6 +62,8 @@ def audited_action(method: str, path: str) -> str | None:
         return "zipkin.api" if path.startswith("/zipkin/api/") else "zipkin.ui"
     if path.startswith("/api/v1/orders/") or path.startswith("/orders/"):
         return "journey"
+    if path.startswith("/traces/"):
+        return "span"
     if path == "/auth/login" and method == "POST":
         return "login"
     if path == "/auth/logout":

@@ -12,6 +12,7 @@ from html import escape
 from typing import Any
 
 from alexandrite.common.readable import duration, moment, yes_no
+from alexandrite.gateway.journey import span_url
 from alexandrite.gateway.timeline_svg import timeline_svg
 
 __all__ = ["home_body", "journey_body"]
@@ -116,6 +117,16 @@ def _waiting(waiting: dict[str, Any] | None) -> str:
     return f'<p id="waiting-on">Waiting on: {"; ".join(cells)}</p>'
 
 
+def _cause(row: dict[str, Any]) -> str:
+    """The service whose span caused the status, linked to that span; its span's name."""
+    if row.get("service") is None:
+        if row.get("zipkin_url"):
+            return _link(row["zipkin_url"], "trace (not read yet)")
+        return "-"
+    link = _link(row.get("cause_url"), row["service"], f"cause-{row['status']}")
+    return f'{link} <span class="muted">{escape(row.get("cause_span") or "")}</span>'
+
+
 def _statuses(journey: dict[str, Any]) -> str:
     def over(row: dict[str, Any]) -> str:
         if row["limit_s"] is None:
@@ -131,12 +142,7 @@ def _statuses(journey: dict[str, Any]) -> str:
             ("left", lambda r: escape(_at(r["left_at"])) if r["left_at"] else "-"),
             ("time in status", lambda r: escape(duration(r["duration_s"]))),
             ("limit", over),
-            (
-                "caused by",
-                lambda r: (
-                    _link(r["zipkin_url"], r["service"] or "trace") if r["zipkin_url"] else "-"
-                ),
-            ),
+            ("caused by", _cause),
             ("reason", lambda r: escape(r["reason"] or "")),
         ],
         "statuses",
@@ -166,7 +172,7 @@ def _hops(journey: dict[str, Any]) -> str:
             f"{consumer['service']} from {consumer['queue']} at {_at(consumer['consumed_at'])}"
             f", waited {duration(consumer['wait_s'])}"
         )
-        return _link(consumer["zipkin_url"], text) + (
+        return _link(consumer["span_url"], text) + (
             f' <b class="error">{escape(", ".join(flags))}</b>' if flags else ""
         )
 
@@ -178,7 +184,7 @@ def _hops(journey: dict[str, Any]) -> str:
             (
                 "published",
                 lambda r: _link(
-                    r["hop"]["zipkin_url"],
+                    r["hop"]["span_url"],
                     f"{r['hop']['publisher'] or '?'} at {_at(r['hop']['published_at'])}",
                 ),
             ),
@@ -202,7 +208,7 @@ def _model(model: dict[str, Any] | None) -> str:
         f"upload {duration(model.get('upload_s'))}",
         f"analysis {duration(model.get('analysis_s'))}",
     ]
-    link = _link(model.get("zipkin_url"), "Model")
+    link = _link(model.get("span_url"), "Model")
     return f'<p id="model">{link}: {escape(", ".join(facts))}</p>'
 
 
@@ -212,7 +218,7 @@ def _errors(journey: dict[str, Any]) -> str:
         [
             ("at", lambda r: escape(_at(r["at"]))),
             ("service", lambda r: escape(r["service"])),
-            ("span", lambda r: _link(r["zipkin_url"], r["name"])),
+            ("span", lambda r: _link(r["span_url"], r["name"])),
             (
                 "error",
                 lambda r: escape(
@@ -256,10 +262,11 @@ def journey_body(journey: dict[str, Any]) -> str:
         parts.append(f'<p>Reason: <b id="reason">{escape(verdict["reason"])}</b></p>')
     step = verdict.get("step")
     if step and step.get("span_id") and verdict["state"] in {"failed", "rejected"}:
-        url = f"/zipkin/traces/{step['trace_id']}?spanId={step['span_id']}"
+        url = span_url(step["trace_id"], step["span_id"])
         parts.append(
-            f"<p>{_link(url, 'Open the failing span in Zipkin', 'step-link')} "
-            f"({escape(str(step['service']))}, {escape(str(step['span']))})</p>"
+            f"<p>{_link(url, 'Open the failing span', 'step-link')} "
+            f"({escape(str(step['service']))}, {escape(str(step['span']))}; read from Zipkin, "
+            f"with a link to its whole trace there)</p>"
         )
     parts.append(_waiting(verdict.get("waiting_on")))
     if journey.get("traces_note"):

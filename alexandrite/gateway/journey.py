@@ -22,6 +22,7 @@ from alexandrite.common.http_client import raise_for_problem
 from alexandrite.common.status_limits import StatusLimit
 from alexandrite.gateway.span_reading import (
     business_spans,
+    cause_of,
     message_hops,
     service_of,
     span_errors,
@@ -37,6 +38,7 @@ __all__ = [
     "summarise_traces",
     "timeline",
     "zipkin_search_url",
+    "zipkin_trace_url",
 ]
 
 TERMINAL = frozenset({"rejected", "completed", "failed", "cancelled"})
@@ -52,9 +54,21 @@ def _from_us(micros: int) -> datetime:
     return datetime.fromtimestamp(micros / 1e6, tz=UTC)
 
 
+def zipkin_trace_url(trace_id: str) -> str:
+    """The whole trace in Zipkin's UI, through the gateway."""
+    return f"/zipkin/traces/{trace_id}"
+
+
 def span_url(trace_id: str, span_id: str | None = None) -> str:
-    """The trace in Zipkin's UI through the gateway, naming the span to look at."""
-    return f"/zipkin/traces/{trace_id}" + (f"?spanId={span_id}" if span_id else "")
+    """The gateway's page of that one span (read from Zipkin), else the whole trace in Zipkin.
+
+    Zipkin's UI (Lens, 3.x) cannot be told which span to open: its trace page always selects
+    the root span and reads nothing but the trace id from the URL (``?spanId=`` is ignored),
+    so a span link goes to the gateway's own view of the span, which links the trace in Zipkin.
+    """
+    if not span_id:
+        return zipkin_trace_url(trace_id)
+    return f"/traces/{trace_id}/spans/{span_id}"
 
 
 def steps_of(history: list[dict[str, Any]]) -> list[Step]:
@@ -138,7 +152,8 @@ def summarise_traces(traces: list[list[Span]], zipkin_base: str = "/zipkin") -> 
                 "exception_type": error.exception_type,
                 "http_status": error.http_status,
                 "at": _from_us(error.at_us).isoformat(),
-                "zipkin_url": span_url(error.trace_id, error.span_id),
+                "span_url": span_url(error.trace_id, error.span_id),
+                "zipkin_url": zipkin_trace_url(error.trace_id),
             }
             for error in errors
         ],
@@ -182,7 +197,7 @@ def _hop_view(hop: Any) -> dict[str, Any]:
                 "redelivered": consumer["redelivered"],
                 "dead_lettered": consumer["dead_lettered"],
                 "failed": consumer["failed"],
-                "zipkin_url": span_url(consumer["trace_id"], consumer["span_id"]),
+                "span_url": span_url(consumer["trace_id"], consumer["span_id"]),
             }
         )
     return {
@@ -191,7 +206,7 @@ def _hop_view(hop: Any) -> dict[str, Any]:
         "routing_key": hop.routing_key,
         "publisher": hop.publisher,
         "published_at": _from_us(hop.published_us).isoformat() if hop.published_us else None,
-        "zipkin_url": span_url(hop.trace_id, hop.span_id) if hop.trace_id else None,
+        "span_url": span_url(hop.trace_id, hop.span_id) if hop.trace_id else None,
         "consumers": consumers,
     }
 
@@ -210,14 +225,14 @@ def _model_view(index: dict[str, Any], spans: list[Span]) -> dict[str, Any] | No
         "watertight": analysis.get("watertight"),
         "upload_s": None,
         "analysis_s": None,
-        "zipkin_url": None,
+        "span_url": None,
     }
     trace_id = index.get("model_trace_id")
     upload = [span for span in spans if span.get("traceId") == trace_id]
     if upload:
         root = min(upload, key=lambda span: int(span.get("timestamp", 0)))
         view["upload_s"] = round(int(root.get("duration", 0)) / 1e6, 3)
-        view["zipkin_url"] = span_url(str(trace_id), str(root.get("id")))
+        view["span_url"] = span_url(str(trace_id), str(root.get("id")))
         analyses = [span for span in upload if "analy" in str(span.get("name", ""))]
         if analyses:
             view["analysis_s"] = round(max(int(s.get("duration", 0)) for s in analyses) / 1e6, 3)
@@ -323,10 +338,10 @@ class JourneyBuilder:
         now = datetime.now(UTC)
         history = list(index.get("history", []))
         steps = steps_of(history)
-        spans = business_spans([span for trace in traces for span in trace])
+        every_span = [span for trace in traces for span in trace]
+        spans = business_spans(every_span)
         summary = summarise_traces([business_spans(trace) for trace in traces])
         hops = message_hops(spans)
-        caused_by = {str(span.get("id")): service_of(span) for span in spans}
         errors = span_errors(spans)
         final_trace = steps[-1].trace_id if steps else None
         verdict = decide(
@@ -351,7 +366,8 @@ class JourneyBuilder:
             "created_at": created.isoformat(),
             "lifecycle_s": round((end - created).total_seconds(), 3),
             "statuses": [
-                self._status_view(step, now, caused_by.get(str(step.span_id))) for step in steps
+                self._status_view(step, now, cause_of(every_span, step.trace_id, step.span_id))
+                for step in steps
             ],
             "steps": timeline(history, now),
             "hops": [_hop_view(hop) for hop in hops],
@@ -364,9 +380,13 @@ class JourneyBuilder:
             "zipkin_search_url": zipkin_search_url(order_id, created, now),
         }
 
-    def _status_view(self, step: Step, now: datetime, service: str | None) -> dict[str, Any]:
+    def _status_view(self, step: Step, now: datetime, cause: Span | None) -> dict[str, Any]:
+        """One status; ``service`` is the service whose span caused it (see ``cause_of``)."""
         limit = self._limits.get(step.status)
         seconds = step.seconds(now)
+        cause_url = None
+        if cause is not None:
+            cause_url = span_url(str(cause.get("traceId")), str(cause.get("id")))
         return {
             "status": step.status,
             "entered_at": step.entered.isoformat(),
@@ -376,7 +396,10 @@ class JourneyBuilder:
             "limit_s": limit.seconds if limit else None,
             "over_limit": bool(limit and seconds > limit.seconds),
             "reason": step.reason,
-            "service": service,
+            "service": service_of(cause) if cause is not None else None,
+            "cause_span": str(cause.get("name", "")) if cause is not None else None,
+            "cause_url": cause_url,
             "trace_id": step.trace_id,
-            "zipkin_url": span_url(step.trace_id, step.span_id) if step.trace_id else None,
+            "span_url": span_url(step.trace_id, step.span_id) if step.trace_id else None,
+            "zipkin_url": zipkin_trace_url(step.trace_id) if step.trace_id else None,
         }

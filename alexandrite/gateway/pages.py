@@ -13,8 +13,16 @@ from typing import Any
 from alexandrite.gateway.console_pages import home_body, journey_body
 from alexandrite.gateway.notifications import notifications_body
 from alexandrite.gateway.principal import SUPPORT, Principal
+from alexandrite.gateway.span_page import span_body
 
-__all__ = ["denied_page", "home_page", "journey_page", "login_page", "notifications_page"]
+__all__ = [
+    "denied_page",
+    "home_page",
+    "journey_page",
+    "login_page",
+    "notifications_page",
+    "span_page",
+]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#222;padding:0 1rem}
@@ -95,3 +103,7 @@ def journey_page(journey: dict[str, Any], principal: Principal) -> str:
 
 def notifications_page(rows: list[dict[str, Any]] | str, principal: Principal) -> str:
     return _layout("Notifications", notifications_body(rows), principal)
+
+
+def span_page(view: dict[str, Any], principal: Principal) -> str:
+    return _layout(f"Span {view['name']}", span_body(view), principal)

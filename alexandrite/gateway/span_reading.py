@@ -16,6 +16,7 @@ __all__ = [
     "Hop",
     "SpanError",
     "business_spans",
+    "cause_of",
     "message_hops",
     "service_of",
     "span_errors",
@@ -42,6 +43,33 @@ def _is_database(span: Span) -> bool:
 
 def business_spans(spans: list[Span]) -> list[Span]:
     return [span for span in spans if not _is_database(span)]
+
+
+def cause_of(spans: list[Span], trace_id: str | None, span_id: str | None) -> Span | None:
+    """The span of another service that led to this one, else the span itself (None: absent).
+
+    The Shop records every status change, so the span it names is always the Shop's own (the
+    consumer of the CRM's or the MES's event). What caused the change is the nearest ancestor
+    of another service: the publish of that event. A change the Shop made itself (a customer's
+    request) has no such ancestor and is its own cause. Bounded by the trace's size (a parent
+    cycle in bad data ends the walk).
+    """
+    if not trace_id or not span_id:
+        return None
+    by_id = {str(span.get("id")): span for span in spans if str(span.get("traceId")) == trace_id}
+    start = by_id.get(span_id)
+    if start is None:
+        return None
+    own = service_of(start)
+    current, seen = start, {span_id}
+    while (parent := by_id.get(str(current.get("parentId")))) is not None:
+        if service_of(parent) != own:
+            return parent
+        if str(parent.get("id")) in seen:
+            break
+        seen.add(str(parent.get("id")))
+        current = parent
+    return start
 
 
 def span_events(span: Span) -> list[tuple[int, str, dict[str, Any]]]:

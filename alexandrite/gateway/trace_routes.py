@@ -10,14 +10,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from alexandrite.common.errors import DependencyFailed, InvalidInput
+from alexandrite.common.errors import DependencyFailed, InvalidInput, NotFound
 from alexandrite.gateway.access import require_role
 from alexandrite.gateway.audit_log import row_dict
 from alexandrite.gateway.audit_middleware import audit_context
 from alexandrite.gateway.notifications import MAX_NOTIFICATIONS
-from alexandrite.gateway.pages import journey_page, notifications_page
+from alexandrite.gateway.pages import journey_page, notifications_page, span_page
 from alexandrite.gateway.principal import ADMIN, SUPPORT
 from alexandrite.gateway.runtime import RuntimeDep
+from alexandrite.gateway.span_page import SPAN_ID, TRACE_ID, span_view
 
 __all__ = ["router"]
 
@@ -93,6 +94,26 @@ async def journey_html(request: Request, runtime: RuntimeDep, order_id: uuid.UUI
     principal = await require_role(request, runtime.accounts, SUPPORT)
     audit_context(request).order_id = str(order_id)
     return HTMLResponse(journey_page(await runtime.journeys.journey(order_id), principal))
+
+
+@router.get(
+    "/traces/{trace_id}/spans/{span_id}", response_class=HTMLResponse, include_in_schema=False
+)
+async def span_html(
+    request: Request, runtime: RuntimeDep, trace_id: str, span_id: str
+) -> HTMLResponse:
+    """One span of a trace, read from Zipkin (whose UI cannot open a trace at a span)."""
+    principal = await require_role(request, runtime.accounts, SUPPORT)
+    trace_id, span_id = trace_id.lower(), span_id.lower()
+    if not TRACE_ID.match(trace_id) or not SPAN_ID.match(span_id):
+        raise InvalidInput("a trace id is 16 or 32 hex digits and a span id 16")
+    traces, note = await runtime.journeys.traces([trace_id])
+    if note is not None:
+        raise DependencyFailed(note, retry_after_s=5)
+    view = span_view(traces[0], span_id) if traces else None
+    if view is None:
+        raise NotFound(f"no span {span_id} in trace {trace_id} (not stored, or not yet)")
+    return HTMLResponse(span_page(view, principal))
 
 
 @router.get(

@@ -15,12 +15,14 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 
+import aio_pika
 import httpx
 import pytest
 import pytest_asyncio
 
 from alexandrite.cli.demo import DEMO_ROTATION, place_order, wait_terminal
-from alexandrite.common import platform
+from alexandrite.cli.faults import DEFAULT_AMQP_URL
+from alexandrite.common import contracts, platform
 from alexandrite.common.faults import FaultValue, read_faults_file, write_faults_file
 from alexandrite.common.settings import default_faults_file
 from alexandrite.files.samples import sample_bytes
@@ -44,6 +46,38 @@ def faults_on(**faults: FaultValue) -> Iterator[None]:
         yield
     finally:
         write_faults_file(path, before)
+
+
+async def _consumers(queue: str) -> int:
+    """The queue's consumers as the broker counts them now (a passive declare answers from the
+    queue itself; the management API's figure can be seconds old)."""
+    connection = await aio_pika.connect_robust(DEFAULT_AMQP_URL)
+    try:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return int(declared.declaration_result.consumer_count or 0)
+    finally:
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def mes_consumer_paused() -> AsyncIterator[None]:
+    """``consumer_paused=mes`` in effect: the MES has let go of ``mes.events`` on entry, and
+    consumes again on exit. Writing the fault is not enough: each service looks at the faults
+    file about every half second, and an order reaches the MES within a few hundred ms of its
+    submit, so an order placed at once is often consumed before the pause (then never stalls)."""
+    with faults_on(consumer_paused="mes"):
+
+        async def paused() -> bool:
+            return await _consumers(contracts.MES_QUEUE) == 0
+
+        await eventually(paused, timeout=30, what="the MES consumer to let go of mes.events")
+        yield
+
+    async def resumed() -> bool:
+        return await _consumers(contracts.MES_QUEUE) > 0
+
+    await eventually(resumed, timeout=30, what="the MES consumer to take mes.events again")
 
 
 async def _order(index: int, **faults: FaultValue) -> dict[str, Any]:
@@ -138,7 +172,7 @@ async def test_a_failed_print_shows_the_printers_reason_and_links_the_failing_sp
     _lifecycle_sums(journey)
     page = await support.get(f"/orders/{order['id']}", headers={"accept": "text/html"})
     assert order["reason"] in page.text and "True" not in page.text and "None" not in page.text
-    assert f"/zipkin/traces/{step['trace_id']}?spanId={step['span_id']}" in page.text
+    assert f"/traces/{step['trace_id']}/spans/{step['span_id']}" in page.text
     failed = (await support.get("/api/v1/orders", params={"view": "failed"})).json()
     row = next(r for r in failed if r["order_id"] == order["id"])
     assert row["reason"] == order["reason"] and row["journey_url"] == f"/orders/{order['id']}"
@@ -159,7 +193,7 @@ async def test_an_order_held_by_a_paused_consumer_is_stalled_on_its_queue(
     support: httpx.AsyncClient, gateway: GatewayUnderTest
 ) -> None:
     samples = {kind: sample_bytes(kind) for kind in set(DEMO_ROTATION)}
-    with faults_on(consumer_paused="mes"):
+    async with mes_consumer_paused():
         async with httpx.AsyncClient(timeout=60) as client:
             order_id = await place_order(client, SHOP, CUBE, samples)
         journey = await _journey_when(
