@@ -199,11 +199,19 @@ def _model(model: dict[str, Any] | None) -> str:
     if not model:
         return '<p class="muted">No model uploaded.</p>'
     size = model.get("size_bytes")
+    triangles, volume = model.get("triangles"), model.get("volume_cm3")
     facts = [
-        f"format {escape(str(model.get('format')))}",
+        f"format {model.get('format') or 'unknown'}",
         f"{size / 1024:.1f} KiB" if isinstance(size, int | float) else "size unknown",
-        f"{model.get('triangles')} triangles",
-        f"volume {model.get('volume_cm3')} cm³",
+        f"{triangles} triangles" if triangles is not None else "triangles not counted",
+        # An open mesh encloses no volume: the analysis leaves it out rather than guess.
+        f"volume {volume} cm³"
+        if volume is not None
+        else (
+            "no volume (the mesh is not closed)"
+            if model.get("watertight") is False
+            else "volume unknown"
+        ),
         f"watertight: {yes_no(model.get('watertight'))}",
         f"upload {duration(model.get('upload_s'))}",
         f"analysis {duration(model.get('analysis_s'))}",
