@@ -2,7 +2,8 @@
 
 Every request carries our internal credential (``telemetry.internal_credential``), so that the
 callee keeps this call's trace context and ``order.id`` baggage: without it, a service's public
-edge treats the call as a stranger's and starts a new trace.
+edge treats the call as a stranger's and starts a new trace. A successful call is folded into the
+current span instead of being a client span of its own (``telemetry.internal_calls``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import httpx
 
 from alexandrite.common.errors import DependencyFailed, error_for_status
 from alexandrite.common.settings import TelemetrySettings
+from alexandrite.common.telemetry.internal_calls import InternalCall
 from alexandrite.common.telemetry.internal_credential import InternalCredential
 
 __all__ = ["ServiceClient", "raise_for_problem"]
@@ -49,9 +51,21 @@ class ServiceClient:
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         )
 
+    def call(self, method: str, url: str) -> InternalCall:
+        """The span record of one call (see ``telemetry.internal_calls``); send its headers."""
+        return InternalCall(method, str(self.http.base_url.join(url)))
+
     async def request(self, method: str, url: str, what: str, **kwargs: object) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
         try:
-            response = await self.http.request(method, url, **kwargs)  # type: ignore[arg-type]
+            with self.call(method, url) as call:
+                response = await self.http.request(
+                    method,
+                    url,
+                    headers={**headers, **call.headers},
+                    **kwargs,  # type: ignore[arg-type]
+                )
+                call.answered(response.status_code)
         except httpx.TimeoutException as exc:
             raise DependencyFailed(f"{self.service} did not answer in time ({what})") from exc
         except httpx.TransportError as exc:

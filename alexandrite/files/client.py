@@ -42,13 +42,16 @@ class FilesClient(ServiceClient):
         digest = hashlib.sha256()
         size = 0
         try:
-            async with self.http.stream("GET", f"/api/v1/models/{model_id}/content") as response:
-                if not response.is_success:
-                    await response.aread()
-                    raise_for_problem(response, "model download")
-                async for chunk in response.aiter_bytes():
-                    digest.update(chunk)
-                    size += len(chunk)
+            url = f"/api/v1/models/{model_id}/content"
+            with self.call("GET", url) as call:
+                async with self.http.stream("GET", url, headers=call.headers) as response:
+                    call.answered(response.status_code)
+                    if not response.is_success:
+                        await response.aread()
+                        raise_for_problem(response, "model download")
+                    async for chunk in response.aiter_bytes():
+                        digest.update(chunk)
+                        size += len(chunk)
         except httpx.TimeoutException as exc:
             raise DependencyFailed(f"{self.service} did not answer in time (download)") from exc
         except httpx.TransportError as exc:

@@ -33,8 +33,10 @@ from tests.support.polling import eventually
 pytestmark = pytest.mark.integration
 
 # The budget of docs/tracing.md for an order approved and printed by hand, as here (each staff
-# action is a request span of its own); an automated order (the demo's) makes fewer.
-BUDGET = 36
+# action is a request span of its own): 32. One more when the file storage's answer to the CRM's
+# model re-read was slow (a loaded machine): a slow read keeps its server span, which may hold
+# a slow statement's span.
+BUDGET = 33
 
 
 def _attributes(span: ReadableSpan) -> dict[str, object]:
@@ -90,8 +92,18 @@ async def test_a_completed_order_stays_within_its_span_budget_and_every_span_car
         return journey if all(p.context.span_id in consumed for p in producers) else None
 
     journey = await eventually(settled, what="the order's journey to be complete")
-    census = collections.Counter(s.name for s in journey)
-    assert len(journey) <= BUDGET, f"{len(journey)} spans: {census.most_common()}"
+    # A statement slower than the threshold is a span by design, outside the budget: on a
+    # loaded machine (the in-process stack shares one event loop) a few are, and they are
+    # checked below to be nothing else.
+    budgeted = [s for s in journey if not _attributes(s).get("db.statement.slow")]
+    census = collections.Counter(s.name for s in budgeted)
+    assert len(budgeted) <= BUDGET, f"{len(budgeted)} spans: {census.most_common()}"
+    # One span per hop between our services: no client span for a successful call.
+    assert [
+        s.name
+        for s in journey
+        if s.kind is SpanKind.CLIENT and "http.request.method" in _attributes(s)
+    ] == []
     assert [s.name for s in journey if _attributes(s).get("order.id") != order_id] == []
     # No bare statement spans: statements are folded (fast ones, in these tests).
     assert not [

@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.common.telemetry import Telemetry
+from alexandrite.common.telemetry.internal_calls import INTERNAL_CALLER
 from alexandrite.common.telemetry.internal_credential import (
     INTERNAL_CREDENTIAL_HEADER,
     InternalCredential,
@@ -49,7 +50,7 @@ async def client(tmp_path: Path, token: str) -> AsyncIterator[httpx.AsyncClient]
     )
     app = FastAPI()
 
-    @app.get("/echo")
+    @app.api_route("/echo", methods=["GET", "POST"])
     async def echo(request: Request) -> dict[str, object]:
         return {
             "baggage_order": baggage.get_baggage("order.id"),
@@ -98,7 +99,9 @@ async def test_a_strangers_baggage_never_names_an_order(
 async def test_our_own_caller_keeps_its_trace_and_baggage_and_the_token_goes_no_further(
     client: httpx.AsyncClient, token: str, spans: InMemorySpanExporter
 ) -> None:
-    response = await client.get(
+    # A POST: our own caller's successful GET is a bare read, dropped at export (the caller
+    # records it; telemetry/internal_calls.py), checked below.
+    response = await client.post(
         "/echo",
         headers={
             "traceparent": FORGED,
@@ -111,7 +114,12 @@ async def test_our_own_caller_keeps_its_trace_and_baggage_and_the_token_goes_no_
     span = _server_span(spans)
     assert format(span.context.trace_id, "032x") == FORGED_TRACE
     assert (span.attributes or {}).get("order.id") == VICTIM
+    assert (span.attributes or {}).get(INTERNAL_CALLER) is True
     assert not span.links
+    spans.clear()
+    read = await client.get("/echo", headers={INTERNAL_CREDENTIAL_HEADER: token})
+    assert read.status_code == 200
+    assert [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER] == []
 
 
 @pytest.mark.parametrize(

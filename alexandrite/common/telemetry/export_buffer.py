@@ -167,10 +167,10 @@ def filtered_with_retries(
     """`exporter` behind the personal-data filter and a retry buffer of the configured size
     (none when it is 0: a failed export is then lost at once, and counted)."""
     if settings.retry_buffer_spans <= 0:
-        return FilteringExporter(exporter, counters)
+        return FilteringExporter(exporter, counters, slow_read_ms=settings.db_slow_statement_ms)
     # Attempts are not outcomes: the buffer counts what was delivered and what was lost.
     return RetryingExportBuffer(
-        FilteringExporter(exporter, ExportCounters()),
+        FilteringExporter(exporter, ExportCounters(), slow_read_ms=settings.db_slow_statement_ms),
         counters,
         max_spans=settings.retry_buffer_spans,
         max_backoff_s=settings.retry_max_backoff_s,

@@ -1,5 +1,8 @@
 """Span exporters that wrap the real one: drop personal data, and count what could not be sent.
 
+The filter also drops the server span of a successful, fast read by one of our own services,
+which the caller already records (``internal_calls``, span budget in docs/tracing.md).
+
 The batch processor hands spans to ``FilteringExporter`` off the request path, so the cost of
 filtering is paid on the exporter thread, never by a request.
 """
@@ -12,6 +15,7 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from alexandrite.common.telemetry.internal_calls import is_bare_internal_read
 from alexandrite.common.telemetry.personal_data import redact_attributes
 
 __all__ = ["ExportCounters", "FilteringExporter", "without_personal_data"]
@@ -62,12 +66,22 @@ def without_personal_data(span: ReadableSpan) -> ReadableSpan:
 
 
 class FilteringExporter(SpanExporter):
-    def __init__(self, inner: SpanExporter, counters: ExportCounters) -> None:
+    def __init__(
+        self, inner: SpanExporter, counters: ExportCounters, *, slow_read_ms: float = 100.0
+    ) -> None:
         self._inner = inner
         self._counters = counters
+        # A read as slow as a slow statement keeps its span: it may hold that statement's span.
+        self._slow_read_ms = slow_read_ms
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        cleaned = [without_personal_data(span) for span in spans]
+        cleaned = [
+            without_personal_data(span)
+            for span in spans
+            if not is_bare_internal_read(span, self._slow_read_ms)
+        ]
+        if not cleaned:
+            return SpanExportResult.SUCCESS
         try:
             result = self._inner.export(cleaned)
         except Exception:

@@ -29,6 +29,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from alexandrite.common.settings import TelemetrySettings
+from alexandrite.common.telemetry.internal_calls import INTERNAL_CALLER
 from alexandrite.common.telemetry.internal_credential import (
     INTERNAL_CREDENTIAL_HEADER,
     InternalCredential,
@@ -45,6 +46,7 @@ _log = logging.getLogger(__name__)
 
 CLAIMED_CONTEXT_KEY = "alexandrite.claimed_trace_context"
 _IGNORED_BAGGAGE_KEY = "alexandrite.ignored_baggage"
+_INTERNAL_KEY = "alexandrite.internal_caller"
 _CREDENTIAL = INTERNAL_CREDENTIAL_HEADER.encode("ascii")
 _TRACEPARENT = b"traceparent"
 _CONTEXT_HEADERS = frozenset({_TRACEPARENT, b"tracestate", b"baggage"})
@@ -81,6 +83,7 @@ class TrustBoundaryMiddleware:
         scope = dict(scope)
         if trusted:
             kept += self._capped(context, scope)
+            scope[_INTERNAL_KEY] = True
         else:
             claimed = _claimed_context(context)
             if claimed is not None:
@@ -130,6 +133,9 @@ def link_claimed_context(span: trace.Span, scope: dict[str, Any]) -> None:
     claimed = scope.get(CLAIMED_CONTEXT_KEY)
     if isinstance(claimed, trace.SpanContext):
         span.add_link(claimed, {"alexandrite.link.untrusted": True})
+    if scope.get(_INTERNAL_KEY) is True:
+        # Lets the exporter drop a bare read our own caller already records (internal_calls).
+        span.set_attribute(INTERNAL_CALLER, True)
     ignored = scope.get(_IGNORED_BAGGAGE_KEY)
     if ignored is not None:
         span.set_attribute("alexandrite.baggage.ignored", str(ignored))
