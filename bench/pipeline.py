@@ -9,9 +9,20 @@ over TLS with our bearer token, as the services do.
 
 Each run offers a fixed number of spans at a fixed rate to a Collector (our config, 100 %
 sampling) and a Zipkin of its own, then follows how many are stored until the count stops
-moving. Sent = what telemetrygen generated; stored = rows in MariaDB (or, for the memory
-storage, spans Zipkin accepted minus those it dropped); dropped = what the Collector and Zipkin
-count as refused, failed or dropped. Sent − stored − dropped is the unaccounted loss.
+moving and nothing waits in the Collector's or Zipkin's queue. Every hop is counted:
+
+- generated: what telemetrygen was asked for; its SDK drops spans (uncounted) when its batch
+  queue is full because the Collector takes them slower than offered;
+- sent: what reached the Collector (its receiver's accepted + refused spans): the pipeline's
+  input, against which loss is measured;
+- exported and received: the Collector's zipkin exporter's sent spans, Zipkin's received spans;
+- stored: rows in MariaDB, span documents in OpenSearch (after a refresh), or for the memory
+  storage the spans Zipkin accepted minus those it dropped;
+- counted dropped: what the Collector and Zipkin count as refused, failed or dropped.
+
+lost = sent − stored; unaccounted = sent − stored − counted dropped. A negative unaccounted means
+a drop counted for spans that were stored after all: Zipkin counts a bulk request it abandoned
+(ResponseTimeoutException after ES_TIMEOUT) as dropped, while OpenSearch still indexes it.
 """
 
 from __future__ import annotations
@@ -70,6 +81,30 @@ def _metric(text: str, name: str) -> float:
     return prometheus_values(text, name) + prometheus_values(text, f"{name}_total")
 
 
+def _hops(pipeline: Pipeline) -> dict[str, float]:
+    """Cumulative spans at each hop: into the Collector, out of it, into Zipkin."""
+    collector = pipeline.collector_metrics()
+    zipkin = pipeline.zipkin_metrics()
+    return {
+        "collector_in": _metric(collector, "otelcol_receiver_accepted_spans")
+        + _metric(collector, "otelcol_receiver_refused_spans"),
+        "exported": _metric(collector, "otelcol_exporter_sent_spans"),
+        "zipkin_received": prometheus_values(zipkin, "zipkin_collector_spans_total"),
+    }
+
+
+def _backlog(pipeline: Pipeline) -> float:
+    """Batches waiting in the Collector's queue plus POSTs queued or in flight in Zipkin's
+    storage throttle (only on when storing to OpenSearch)."""
+    collector = pipeline.collector_metrics()
+    zipkin = pipeline.zipkin_metrics()
+    return (
+        prometheus_values(collector, "otelcol_exporter_queue_size")
+        + prometheus_values(zipkin, "zipkin_storage_throttle_queue_size")
+        + prometheus_values(zipkin, "zipkin_storage_throttle_in_flight_requests")
+    )
+
+
 def _counted_drops(pipeline: Pipeline) -> dict[str, float]:
     collector = pipeline.collector_metrics()
     zipkin = pipeline.zipkin_metrics()
@@ -107,11 +142,12 @@ def _offer(
 def _one_rate(
     binary: Path, pipeline: Pipeline, rate: float, seconds: float, drain_s: float
 ) -> dict[str, Any]:
-    before_stored = pipeline.stored_spans()
+    before_stored = pipeline.stored_spans(refresh=True)
     before_drops = _counted_drops(pipeline)
+    before_hops = _hops(pipeline)
     before_cpu = {p.name: p.sample().cpu_s for p in pipeline.resources()}
     started = time.monotonic()
-    generator, sent = _offer(binary, pipeline, rate, seconds)
+    generator, generated = _offer(binary, pipeline, rate, seconds)
     generator_cpu = 0.0
     generator_process = psutil.Process(generator.pid)
     curve: list[tuple[float, int]] = []
@@ -134,18 +170,31 @@ def _one_rate(
                 generator_cpu = times.user + times.system
             if generator.poll() is not None:
                 sent_at = now
-        # Done when everything is stored, or when nothing moved for 10 s after the last send.
-        if stored >= sent or (sent_at is not None and now - max(last_change, sent_at) > 10.0):
+        # Done when everything is stored, or when nothing moved for 10 s after the last send
+        # and nothing waits in a queue (OpenSearch's count moves only at each 5 s refresh).
+        if stored >= generated or (
+            sent_at is not None
+            and now - max(last_change, sent_at) > 10.0
+            and _backlog(pipeline) == 0
+        ):
             break
+    # The window closed while the count still moved: what is not stored yet may still be in
+    # Zipkin's memory (it acks before storing), so "lost" is an upper bound then.
+    still_storing = time.monotonic() >= deadline and time.monotonic() - last_change < 10.0
     if generator.poll() is None:
         generator.kill()
     generator.wait()
+    stored = pipeline.stored_spans(refresh=True) - before_stored
+    hops = {name: int(value - before_hops[name]) for name, value in _hops(pipeline).items()}
+    sent = hops["collector_in"]
     drops = {
         name: value - before_drops.get(name, 0.0)
         for name, value in _counted_drops(pipeline).items()
     }
     dropped = int(sum(drops.values()))
     done_at = next((t for t, count in curve if count >= sent), math.nan)
+    if math.isnan(done_at) and stored >= sent and curve:
+        done_at = curve[-1][0]  # stored in full, seen at the final refresh
     # The sustained rate: the storage's slope between 10 % and 90 % of what it finally held.
     low = next((t for t, c in curve if c >= 0.1 * stored), math.nan)
     high = next((t for t, c in curve if c >= 0.9 * stored), math.nan)
@@ -155,14 +204,21 @@ def _one_rate(
     pipeline_cpu = sum(value for name, value in cpu.items() if name != "telemetrygen")
     return {
         "offered_spans_per_s": rate,
+        "generated": generated,
+        "not_delivered_by_generator": generated - sent,
         "sent": sent,
+        "exported": hops["exported"],
+        "zipkin_received": hops["zipkin_received"],
         "stored": stored,
+        "lost": sent - stored,
+        "still_storing_at_deadline": still_storing,
         "counted_dropped": dropped,
         "drops": {name: int(value) for name, value in drops.items() if value},
         "unaccounted": sent - stored - dropped,
         "generator_exit": generator.returncode,
         "send_seconds": round((sent_at or time.monotonic()) - started, 2),
         "sent_spans_per_s": round(sent / ((sent_at or time.monotonic()) - started), 1),
+        "generated_spans_per_s": round(generated / ((sent_at or time.monotonic()) - started), 1),
         "all_stored_after_s": done_at,
         "end_to_end_spans_per_s": round(sent / done_at, 1) if not math.isnan(done_at) else None,
         "sustained_spans_per_s": round(slope, 1) if not math.isnan(slope) else None,
@@ -175,12 +231,16 @@ def _one_rate(
 
 
 def measure_capacity(
-    pipeline: Pipeline, rates: tuple[float, ...], seconds: float, drain_s: float = 45.0
+    pipeline: Pipeline,
+    rates: tuple[float, ...],
+    seconds: float,
+    drain_s: float = 45.0,
+    warmup_spans: int = 2_000,
 ) -> list[dict[str, Any]]:
-    """One run per offered rate through ``pipeline``, after a small uncounted warm-up."""
+    """One run per offered rate through ``pipeline``, after an uncounted warm-up."""
     binary = ensure_telemetrygen()
-    # The first spans pay for the JVM's warm-up and Zipkin's schema checks: not counted.
-    _one_rate(binary, pipeline, 2_000, 1.0, 20.0)
+    # The first spans pay for the JVMs' warm-up and Zipkin's schema checks: not counted.
+    _one_rate(binary, pipeline, 2_000, warmup_spans / 2_000, 60.0)
     runs = []
     for rate in rates:
         run = _one_rate(binary, pipeline, rate, seconds, drain_s)
@@ -193,7 +253,11 @@ def capacity_on_opensearch(quick: bool, say: Callable[[str], None]) -> list[dict
     """The MariaDB round (10,000 spans/s offered) on Zipkin's distributed store, OpenSearch."""
     with running_pipeline("elasticsearch", tag="-bench-opensearch") as pipeline:
         say("2. pipeline capacity, Zipkin on OpenSearch")
-        return measure_capacity(pipeline, (10_000,), 2.0 if quick else 3.0, drain_s=40.0)
+        # A node started for the run indexes its first ten thousand documents with a cold JIT,
+        # several times slower than a store that has been running: warm it up first.
+        return measure_capacity(
+            pipeline, (10_000,), 2.0 if quick else 3.0, drain_s=40.0, warmup_spans=20_000
+        )
 
 
 GENERATOR = (

@@ -32,6 +32,7 @@ from alexandrite.ops.collector import (
 )
 from alexandrite.ops.opensearch import (
     OpenSearchNode,
+    ensure_index_settings,
     ensure_opensearch_installed,
     opensearch_program,
 )
@@ -163,12 +164,19 @@ class Pipeline:
     def zipkin_metrics(self) -> str:
         return httpx.get(f"{self.zipkin_url}/prometheus", timeout=10.0).text
 
-    def stored_spans(self) -> int:
-        """Spans in Zipkin's storage: rows for MariaDB, span documents (searchable, i.e. after
-        OpenSearch's 1 s refresh) for OpenSearch; accepted minus dropped for memory."""
+    def stored_spans(self, refresh: bool = False) -> int:
+        """Spans in Zipkin's storage: rows for MariaDB, span documents for OpenSearch (those
+        searchable: after its periodic refresh, or at once with ``refresh``); accepted minus
+        dropped for memory."""
         if self.db is not None:
             return int(self.db.query("SELECT COUNT(*) FROM zipkin_spans;")[0][0])
         if self.opensearch is not None:
+            if refresh:
+                httpx.post(
+                    f"{self.opensearch.url}/zipkin-span-*/_refresh",
+                    params={"allow_no_indices": "true"},
+                    timeout=60.0,
+                )
             # A day's index that Zipkin just created answers 503 until its shard is started.
             for _ in range(40):
                 response = httpx.get(
@@ -220,8 +228,13 @@ def running_pipeline(
     zipkin_heap: str = "1g",
     decision_wait_s: float | None = None,
     tag: str = "",
+    zipkin_environment: dict[str, str] | None = None,
+    zipkin_arguments: tuple[str, ...] = (),
 ) -> Iterator[Pipeline]:
-    """A Collector (our config) and a Zipkin on free ports, stopped when the block ends."""
+    """A Collector (our config) and a Zipkin on free ports, stopped when the block ends.
+
+    ``zipkin_environment`` and ``zipkin_arguments`` are added to Zipkin's own (experiments
+    with its storage settings, e.g. the throttle)."""
     paths = bench_paths()
     tls = TlsMaterial.at(paths)
     token_file = paths.secrets / _TOKEN_SECRET
@@ -242,12 +255,12 @@ def running_pipeline(
         port=zipkin_port,
         db=db,
         jar=ensure_zipkin_jar(paths),
-        opensearch_url=node.url if node else "http://127.0.0.1:9200",
+        opensearch_url=node.url if node else platform.OPENSEARCH.url,
     )
     command = [
         f"-Xmx{zipkin_heap}" if part.startswith("-Xmx") else part for part in program.command
-    ]
-    environment = dict(program.environment)
+    ] + list(zipkin_arguments)
+    environment = dict(program.environment) | (zipkin_environment or {})
     if storage == "mem":
         environment["MEM_MAX_SPANS"] = str(mem_max_spans)
     zipkin = BenchProcess(
@@ -297,6 +310,9 @@ def running_pipeline(
             opensearch.start()
             opensearch.wait_ready()
         pipeline.clear()
+        if node is not None:
+            # What the platform's retention job keeps in place (alexandrite.ops.opensearch).
+            ensure_index_settings(node.url)
         zipkin.start()
         collector.start()
         collector.wait_ready()

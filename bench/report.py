@@ -95,11 +95,12 @@ def markdown(results: dict[str, Any]) -> str:
             rate = run["sustained_spans_per_s"]
             lossless = run["stored"] == run["sent"]
             met = bool(lossless and rate and rate >= TARGETS["capacity_spans_per_s"])
+            pending = "still storing when the window closed, " if _still_storing(run) else ""
             lines.append(
                 f"| pipeline → Zipkin {run['storage']}, offered {run['offered_spans_per_s']:,.0f}"
                 f" spans/s: sustained spans/s; stored/sent | {_fmt(rate, 0)}; "
-                f"{run['stored']:,}/{run['sent']:,} (unaccounted {run['unaccounted']:,}) | "
-                f"≥ 10,000, no loss | {_verdict(met)} |"
+                f"{run['stored']:,}/{run['sent']:,} ({pending}lost {run.get('lost', 0):,}, "
+                f"unaccounted {run['unaccounted']:,}) | ≥ 10,000, no loss | {_verdict(met)} |"
             )
     visibility = results.get("visibility")
     if visibility:
@@ -136,23 +137,42 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| ≤ {TARGETS['spans_per_order']} | "
                 f"{_verdict(spans <= TARGETS['spans_per_order'])} |"
             )
-    journey = results.get("journey")
-    if journey:
+    for journey in (results.get("journey"), results.get("journey_opensearch")):
+        if not journey:
+            continue
         p95 = journey["journey_ms"]["p95"]
         lines.append(
             f"| order journey at {journey['stored_spans']:,} spans ({journey['orders']:,} orders,"
             f" {journey['storage']}), p50 / p95 ms | {_fmt(journey['journey_ms']['p50'], 0)} / "
             f"{_fmt(p95, 0)} | p95 ≤ 300 ms | {_verdict(p95 <= journey['target_journey_p95_ms'])} |"
         )
+        failed = len(journey.get("tag_search_failures", []))
         lines.append(
-            f"| Zipkin tag search order.id=… on the same data, p50 / p95 ms | "
-            f"{_fmt(journey['tag_search_ms']['p50'], 0)} / "
+            f"| Zipkin tag search order.id=… on the same data ({journey['storage']}), "
+            f"p50 / p95 ms | {_fmt(journey['tag_search_ms']['p50'], 0)} / "
             f"{_fmt(journey['tag_search_ms']['p95'], 0)} (answered {journey['tag_search_ms']['n']}"
-            f", failed {len(journey.get('tag_search_failures', []))}: Zipkin's 500 after its "
-            "request timeout) | – | – |"
+            f", failed {failed}{': an error or no answer' if failed else ''}) | – | – |"
+        )
+        lines.append(
+            f"| loading {journey['stored_spans']:,} spans into {journey['storage']}, s"
+            f"{'; bytes per span stored' if journey.get('bytes_per_span') else ''} | "
+            f"{_fmt(journey['load_s'], 0)}"
+            f"{'; ' + _fmt(journey['bytes_per_span'], 0) if journey.get('bytes_per_span') else ''}"
+            " | – | – |"
         )
     lines.append("")
     return "\n".join(lines) + "\n" + _details(results)
+
+
+def _still_storing(run: dict[str, Any]) -> bool:
+    """The pipeline run's count still moved in its last 10 s (older results: from the curve)."""
+    if "still_storing_at_deadline" in run:
+        return bool(run["still_storing_at_deadline"])
+    curve = run.get("curve") or []
+    if not curve or curve[-1][1] >= run["sent"]:
+        return False
+    end = curve[-1][0]
+    return any(count < curve[-1][1] for at, count in curve if at >= end - 10.0)
 
 
 def _profiles(results: dict[str, Any]) -> list[str]:
@@ -219,19 +239,30 @@ def _details(results: dict[str, Any]) -> str:
         lines += [
             f"**Pipeline capacity** ({pipeline['generator']})",
             "",
-            "| storage | offered/s | sent/s | sustained/s | sent | stored | counted dropped "
-            "| unaccounted | spans per CPU-s (Collector+Zipkin) | peak RSS MiB |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| storage | offered/s | sent/s | sustained/s | generated | sent (into the "
+            "Collector) | exported | received by Zipkin | stored | lost | counted dropped "
+            "| unaccounted | spans per CPU-s (Collector+Zipkin) | CPU s | peak RSS MiB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for run in pipeline["runs"]:
             rss = ", ".join(f"{k} {v:.0f}" for k, v in run["peak_rss_mib"].items())
+            cpu = ", ".join(f"{k} {v:.1f}" for k, v in run.get("cpu_s", {}).items())
+            hops = " | ".join(
+                f"{run[key]:,}" if key in run else "–"
+                for key in ("generated", "sent", "exported", "zipkin_received", "stored", "lost")
+            )
             lines.append(
                 f"| {run['storage']} | {run['offered_spans_per_s']:,.0f} | "
                 f"{_fmt(run['sent_spans_per_s'], 0)} | {_fmt(run['sustained_spans_per_s'], 0)} | "
-                f"{run['sent']:,} | {run['stored']:,} | {run['counted_dropped']:,} | "
-                f"{run['unaccounted']:,} | {_fmt(run['spans_per_cpu_s'], 0)} | {rss} |"
+                f"{hops} | {run['counted_dropped']:,} | "
+                f"{run['unaccounted']:,} | {_fmt(run['spans_per_cpu_s'], 0)} | {cpu} | {rss} |"
             )
-        lines.append("")
+        lines += [
+            "",
+            "Sent is what reached the Collector; the generator's own SDK drops what its batch "
+            "queue cannot hold (generated − sent). Lost = sent − stored.",
+            "",
+        ]
     if flow:
         lines += [
             f"**Resources per 1,000 completed orders** (whole flow, trace storage "

@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from alexandrite.ops.opensearch import OpenSearchNode, expired_indices, opensearch_program
+from alexandrite.ops.opensearch import (
+    INDEX_SETTINGS,
+    OpenSearchNode,
+    expired_indices,
+    opensearch_program,
+)
 from alexandrite.ops.paths import Paths
 from alexandrite.ops.zipkin import zipkin_program
 
@@ -36,6 +41,31 @@ def test_zipkin_on_opensearch_uses_one_shard_and_no_replica(tmp_path: Path) -> N
     assert program.environment["ES_HOSTS"] == "http://h:1"
     assert program.environment["ES_INDEX_REPLICAS"] == "0"
     assert program.environment["ES_INDEX_SHARDS"] == "1"
+
+
+def test_zipkin_throttles_its_bulk_requests_to_opensearch_with_a_bounded_queue(
+    tmp_path: Path,
+) -> None:
+    # Zipkin acks a POST before storing it: unthrottled, bulk requests pile up in OpenSearch
+    # and those waiting past ES_TIMEOUT are dropped. Bounded: the queue lives in Zipkin's heap.
+    environment = zipkin_program(Paths(state=tmp_path, cache=tmp_path), "elasticsearch").environment
+    assert environment["STORAGE_THROTTLE_ENABLED"] == "true"
+    assert 1 <= int(environment["STORAGE_THROTTLE_MAX_CONCURRENCY"]) <= 16
+    assert 0 < int(environment["STORAGE_THROTTLE_MAX_QUEUE_SIZE"]) <= 200
+    # The other stores are not throttled (MariaDB's writes wait on their connection pool).
+    mysql = zipkin_program(Paths(state=tmp_path, cache=tmp_path), "mysql").environment
+    assert "STORAGE_THROTTLE_ENABLED" not in mysql
+
+
+def test_our_index_settings_are_dynamic_and_trade_a_few_seconds_for_throughput() -> None:
+    # Dynamic settings (the retention job applies them to existing indices as well).
+    assert set(INDEX_SETTINGS) == {
+        "index.refresh_interval",
+        "index.translog.durability",
+        "index.translog.sync_interval",
+    }
+    assert INDEX_SETTINGS["index.translog.durability"] == "async"
+    assert INDEX_SETTINGS["index.refresh_interval"] == "5s"
 
 
 def test_the_node_is_started_as_its_own_user_and_before_zipkin() -> None:
