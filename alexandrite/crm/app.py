@@ -19,7 +19,7 @@ from alexandrite.crm.metrics import CrmMetrics, review_status_collector
 from alexandrite.crm.routes import router
 from alexandrite.crm.runtime import CrmRuntime
 from alexandrite.crm.settings import Settings
-from alexandrite.crm.store import tables
+from alexandrite.crm.store import SqlCrmUnitOfWork, tables
 from alexandrite.files.client import FilesClient
 
 __all__ = ["create_app"]
@@ -45,7 +45,12 @@ def create_app(
 
     async def on_startup(runtime: ServiceRuntime) -> None:
         install_part(
-            app, CrmRuntime(handlers=CrmHandlers(runtime.units_of_work, pricing, crm_metrics))
+            app,
+            CrmRuntime(
+                handlers=CrmHandlers(
+                    SqlCrmUnitOfWork.factory(runtime.units_of_work), pricing, crm_metrics
+                )
+            ),
         )
         metrics.add(review_status_collector(runtime.database.sessions))
 

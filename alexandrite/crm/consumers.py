@@ -14,27 +14,23 @@ from alexandrite.common.messaging.event import Event
 from alexandrite.common.telemetry.order_context import order_scope
 from alexandrite.common.unit_of_work import UnitOfWork
 from alexandrite.crm.domain import ReviewStatus, can_cancel, is_forward
-from alexandrite.crm.handlers import change_status
-from alexandrite.crm.intake import (
-    ModelLookup,
-    ReviewPolicy,
-    SubmittedOrderReviewer,
-    was_cancelled,
-)
-from alexandrite.crm.store import StatusChange, find_review
+from alexandrite.crm.handlers import change_status, joined
+from alexandrite.crm.intake import ModelLookup, ReviewPolicy, SubmittedOrderReviewer
+from alexandrite.crm.store import CrmUnitOfWork, StatusChange
 
 __all__ = ["event_handlers", "on_order_cancelled", "on_production_event"]
 
 _log = logging.getLogger(__name__)
 
 
-async def on_production_event(uow: UnitOfWork, event: Event) -> None:
+async def on_production_event(uow: UnitOfWork | CrmUnitOfWork, event: Event) -> None:
     """``production.*``: mirror the job's progress as the order's status, never backwards."""
+    work = joined(uow)
     news = contracts.parse(event, contracts.CONTRACTS[event.routing_key])
     order_id = news.order_id
     new = ReviewStatus(contracts.ORDER_STATUS_OF_EVENT[event.routing_key].value)
     with order_scope(order_id):
-        review = await find_review(uow.session, order_id, lock=True)
+        review = await work.reviews.find(order_id, lock=True)
         if review is None:
             _log.warning(
                 "%s for order %s, which the CRM never reviewed", event.routing_key, order_id
@@ -46,20 +42,21 @@ async def on_production_event(uow: UnitOfWork, event: Event) -> None:
             )
             return
         reason = getattr(news, "reason", None)  # a failed job says why
-        await change_status(uow, review, new, reason or None)
+        await change_status(work, review, new, reason or None)
 
 
-async def on_order_cancelled(uow: UnitOfWork, event: Event) -> None:
+async def on_order_cancelled(uow: UnitOfWork | CrmUnitOfWork, event: Event) -> None:
     """``order.cancelled``: the customer gave up; terminal reviews stay as they are."""
+    work = joined(uow)
     cancelled = contracts.parse(event, contracts.OrderCancelled)
     order_id = cancelled.order_id
     reason = cancelled.reason or "cancelled by the customer"
     with order_scope(order_id):
-        review = await find_review(uow.session, order_id, lock=True)
+        review = await work.reviews.find(order_id, lock=True)
         if review is None:
             # Cancelled before submission, or overtaking it: remember it for a late submission.
-            if not await was_cancelled(uow, order_id):
-                uow.session.add(
+            if not await work.reviews.was_cancelled(order_id):
+                work.reviews.add(
                     StatusChange(
                         order_id=order_id, status=ReviewStatus.CANCELLED.value, reason=reason
                     )
@@ -67,7 +64,7 @@ async def on_order_cancelled(uow: UnitOfWork, event: Event) -> None:
             return
         if can_cancel(ReviewStatus(review.status)):
             review.reason = reason
-            await change_status(uow, review, ReviewStatus.CANCELLED, reason)
+            await change_status(work, review, ReviewStatus.CANCELLED, reason)
 
 
 def event_handlers(policy: ReviewPolicy, models: ModelLookup) -> Mapping[str, EventHandler]:

@@ -10,36 +10,47 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from opentelemetry import trace
-from sqlalchemy import select
 
 from alexandrite.common import contracts
 from alexandrite.common.errors import Conflict
 from alexandrite.common.telemetry.business import record_status_change
 from alexandrite.common.telemetry.order_context import order_scope
-from alexandrite.common.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from alexandrite.common.unit_of_work import UnitOfWork
 from alexandrite.crm.domain import AUTO_APPROVAL, ModelFacts, Pricing, ReviewStatus
 from alexandrite.crm.metrics import CrmMetrics
 from alexandrite.crm.schemas import ComplaintView, HistoryEntry, ReviewDetail, ReviewSummary
-from alexandrite.crm.store import Complaint, Review, StatusChange, get_review
+from alexandrite.crm.store import (
+    Complaint,
+    CrmUnitOfWork,
+    Review,
+    SqlCrmUnitOfWork,
+    StatusChange,
+)
 
-__all__ = ["CrmHandlers", "change_status", "decide"]
+__all__ = ["CrmHandlers", "change_status", "decide", "joined"]
 
 _tracer = trace.get_tracer("alexandrite.crm")
 MANAGER = "manager"
 
 
+def joined(uow: UnitOfWork | CrmUnitOfWork) -> CrmUnitOfWork:
+    """The CRM's view of a unit of work: a consumer's (open, with its inbox) or its own."""
+    return SqlCrmUnitOfWork.joining(uow) if isinstance(uow, UnitOfWork) else uow
+
+
 async def change_status(
-    uow: UnitOfWork, review: Review, new: ReviewStatus, reason: str | None = None
+    uow: CrmUnitOfWork, review: Review, new: ReviewStatus, reason: str | None = None
 ) -> None:
     """Move a review to ``new``: the row, its history (with this step's trace) and the span."""
     old = review.status
     review.status = new.value
     context = trace.get_current_span().get_span_context()
-    uow.session.add(
+    uow.reviews.add(
         StatusChange(
             order_id=review.id,
             status=new.value,
@@ -53,7 +64,7 @@ async def change_status(
 
 
 async def decide(
-    uow: UnitOfWork,
+    uow: CrmUnitOfWork,
     review: Review,
     outcome: ReviewStatus,
     decided_by: str,
@@ -112,7 +123,7 @@ class CrmHandlers:
     """What managers (and the complaint form) ask of the CRM."""
 
     def __init__(
-        self, units_of_work: UnitOfWorkFactory, pricing: Pricing, metrics: CrmMetrics
+        self, units_of_work: Callable[[], CrmUnitOfWork], pricing: Pricing, metrics: CrmMetrics
     ) -> None:
         self._units_of_work = units_of_work
         self._pricing = pricing
@@ -123,7 +134,7 @@ class CrmHandlers:
     ) -> ReviewDetail:
         with order_scope(order_id):
             async with self._units_of_work() as uow:
-                review = await get_review(uow.session, order_id, lock=True)
+                review = await uow.reviews.get(order_id, lock=True)
                 if review.status != ReviewStatus.IN_REVIEW:
                     raise Conflict(
                         f"order {order_id} is {review.status}: only in_review can be approved"
@@ -143,7 +154,7 @@ class CrmHandlers:
     async def reject(self, order_id: uuid.UUID, reason: str, manager: str | None) -> ReviewDetail:
         with order_scope(order_id):
             async with self._units_of_work() as uow:
-                review = await get_review(uow.session, order_id, lock=True)
+                review = await uow.reviews.get(order_id, lock=True)
                 if review.status != ReviewStatus.IN_REVIEW:
                     raise Conflict(
                         f"order {order_id} is {review.status}: only in_review can be rejected"
@@ -158,19 +169,16 @@ class CrmHandlers:
                 return await _review_detail(uow, order_id)
 
     async def list_reviews(self, status: ReviewStatus | None, limit: int) -> list[ReviewSummary]:
-        query = select(Review).order_by(Review.created_at.desc(), Review.id).limit(limit)
-        if status is not None:
-            query = query.where(Review.status == status.value)
         async with self._units_of_work() as uow:
-            rows = (await uow.session.execute(query)).scalars()
+            rows = await uow.reviews.list(status.value if status is not None else None, limit)
             return [ReviewSummary.model_validate(review) for review in rows]
 
     async def create_complaint(self, order_id: uuid.UUID, text: str) -> ComplaintView:
         with order_scope(order_id):
             async with self._units_of_work() as uow:
-                await get_review(uow.session, order_id)  # 404 when the CRM does not know it
+                await uow.reviews.get(order_id)  # 404 when the CRM does not know it
                 complaint = Complaint(id=uuid.uuid4(), order_id=order_id, text=text, status="open")
-                uow.session.add(complaint)
+                uow.reviews.add(complaint)
                 await uow.commit()
             trace.get_current_span().add_event(
                 "crm.complaint_received", {"complaint.id": str(complaint.id)}
@@ -179,24 +187,15 @@ class CrmHandlers:
             return ComplaintView.model_validate(complaint)
 
     async def list_complaints(self, order_id: uuid.UUID | None) -> list[ComplaintView]:
-        query = select(Complaint).order_by(Complaint.created_at, Complaint.id)
-        if order_id is not None:
-            query = query.where(Complaint.order_id == order_id)
         with order_scope(order_id) if order_id is not None else contextlib.nullcontext():
             async with self._units_of_work() as uow:
-                rows = (await uow.session.execute(query)).scalars()
+                rows = await uow.reviews.complaints(order_id)
                 return [ComplaintView.model_validate(complaint) for complaint in rows]
 
 
-async def _review_detail(uow: UnitOfWork, order_id: uuid.UUID) -> ReviewDetail:
-    review = await get_review(uow.session, order_id)
-    history = (
-        await uow.session.execute(
-            select(StatusChange)
-            .where(StatusChange.order_id == order_id)
-            .order_by(StatusChange.at, StatusChange.id)
-        )
-    ).scalars()
+async def _review_detail(uow: CrmUnitOfWork, order_id: uuid.UUID) -> ReviewDetail:
+    review = await uow.reviews.get(order_id)
+    history = await uow.reviews.history(order_id)
     detail = ReviewDetail.model_validate(review)
     detail.history = [HistoryEntry.model_validate(change) for change in history]
     return detail

@@ -10,9 +10,6 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from opentelemetry import trace
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.sql import func
 
 from alexandrite.common import contracts
 from alexandrite.common.errors import NotFound
@@ -29,14 +26,13 @@ from alexandrite.crm.domain import (
     Unpriceable,
     auto_decision,
 )
-from alexandrite.crm.handlers import change_status, decide
-from alexandrite.crm.store import Customer, Review, StatusChange, find_review
+from alexandrite.crm.handlers import change_status, decide, joined
+from alexandrite.crm.store import CrmUnitOfWork, Review
 
 __all__ = [
     "ModelLookup",
     "ReviewPolicy",
     "SubmittedOrderReviewer",
-    "was_cancelled",
 ]
 
 _log = logging.getLogger(__name__)
@@ -54,29 +50,6 @@ class ReviewPolicy:
     pricing: Pricing
     auto_approve: bool = False
     auto_approve_max_price: Decimal | None = None
-
-
-async def _upsert_customer(uow: UnitOfWork, customer: contracts.SubmittedCustomer) -> uuid.UUID:
-    email = str(customer.email).lower()
-    statement = (
-        pg_insert(Customer)
-        .values(id=uuid.uuid4(), name=customer.name, email=email, phone=customer.phone)
-        .on_conflict_do_update(
-            index_elements=[Customer.email],
-            set_={"name": customer.name, "phone": customer.phone, "updated_at": func.now()},
-        )
-        .returning(Customer.id)
-    )
-    customer_id: uuid.UUID = (await uow.session.execute(statement)).scalar_one()
-    return customer_id
-
-
-async def was_cancelled(uow: UnitOfWork, order_id: uuid.UUID) -> bool:
-    """A cancellation that overtook the submission left a history row without a review."""
-    query = select(StatusChange.id).where(
-        StatusChange.order_id == order_id, StatusChange.status == ReviewStatus.CANCELLED.value
-    )
-    return (await uow.session.execute(query.limit(1))).first() is not None
 
 
 async def _model_facts(models: ModelLookup, model_id: uuid.UUID) -> ModelFacts | None:
@@ -119,22 +92,22 @@ class SubmittedOrderReviewer:
         self._policy = policy
         self._models = models
 
-    async def __call__(self, uow: UnitOfWork, event: Event) -> None:
+    async def __call__(self, uow: UnitOfWork | CrmUnitOfWork, event: Event) -> None:
         order = contracts.parse(event, contracts.OrderSubmitted)
         with order_scope(order.order_id):
-            await self._review(uow, order)
+            await self._review(joined(uow), order)
 
-    async def _review(self, uow: UnitOfWork, order: contracts.OrderSubmitted) -> None:
-        if await find_review(uow.session, order.order_id) is not None:
+    async def _review(self, uow: CrmUnitOfWork, order: contracts.OrderSubmitted) -> None:
+        if await uow.reviews.find(order.order_id) is not None:
             # A second submission of the same order (not a redelivery: the inbox stops those).
             _log.info("order %s is already under review; submission ignored", order.order_id)
             return
-        cancelled = await was_cancelled(uow, order.order_id)
+        cancelled = await uow.reviews.was_cancelled(order.order_id)
         # Asked before any write, so no row stays locked while the storage answers.
         facts = None if cancelled else await _model_facts(self._models, order.model_id)
         review = Review(
             id=order.order_id,
-            customer_id=await _upsert_customer(uow, order.customer),
+            customer_id=await uow.reviews.keep_customer(order.customer),
             status=ReviewStatus.SUBMITTED.value,
             material=order.material,
             quantity=order.quantity,
@@ -142,7 +115,7 @@ class SubmittedOrderReviewer:
             model_id=order.model_id,
             currency=self._policy.pricing.currency,
         )
-        uow.session.add(review)
+        uow.reviews.add(review)
         if cancelled:
             # The history already holds the cancellation; the review just takes its status.
             review.status = ReviewStatus.CANCELLED.value

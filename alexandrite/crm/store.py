@@ -1,10 +1,13 @@
-"""The CRM's tables: customers, reviews, their status history, complaints, outbox and inbox."""
+"""The CRM's tables (customers, reviews, their status history, complaints, outbox and inbox)
+and the reviews' repository, the only way the use cases reach them (``uow.reviews``)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from sqlalchemy import (
     Boolean,
@@ -19,17 +22,25 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from alexandrite.common.contracts import SubmittedCustomer
 from alexandrite.common.errors import NotFound
 from alexandrite.common.messaging.tables import messaging_tables
+from alexandrite.common.order_status import OrderStatus
+from alexandrite.common.repository_unit_of_work import EventUnitOfWork, RepositoryUnitOfWork
 
 __all__ = [
     "Base",
     "Complaint",
+    "CrmUnitOfWork",
     "Customer",
     "Review",
+    "ReviewRepository",
+    "SqlCrmUnitOfWork",
+    "SqlReviewRepository",
     "StatusChange",
     "find_review",
     "get_review",
@@ -142,3 +153,105 @@ async def get_review(session: AsyncSession, order_id: uuid.UUID, lock: bool = Fa
     if review is None:
         raise NotFound(f"the CRM has no order {order_id}")
     return review
+
+
+class ReviewRepository(Protocol):
+    """The reviews, their history, complaints and customers, inside one unit of work."""
+
+    async def find(self, order_id: uuid.UUID, lock: bool = False) -> Review | None:
+        """The order's review, None when the CRM has none; ``lock`` holds its row."""
+        ...
+
+    async def get(self, order_id: uuid.UUID, lock: bool = False) -> Review:
+        """The order's review (NotFound when there is none)."""
+        ...
+
+    def add(self, row: Review | StatusChange | Complaint) -> None: ...
+
+    async def history(self, order_id: uuid.UUID) -> Sequence[StatusChange]:
+        """The order's status changes, oldest first."""
+        ...
+
+    async def list(self, status: str | None, limit: int) -> Sequence[Review]:
+        """Newest first."""
+        ...
+
+    async def complaints(self, order_id: uuid.UUID | None) -> Sequence[Complaint]:
+        """Oldest first, of one order or of all."""
+        ...
+
+    async def was_cancelled(self, order_id: uuid.UUID) -> bool:
+        """A cancellation that overtook the submission left a history row without a review."""
+        ...
+
+    async def keep_customer(self, customer: SubmittedCustomer) -> uuid.UUID:
+        """The customer's id, by e-mail address: a new row or the known one brought up to date."""
+        ...
+
+
+class SqlReviewRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def find(self, order_id: uuid.UUID, lock: bool = False) -> Review | None:
+        return await find_review(self._session, order_id, lock)
+
+    async def get(self, order_id: uuid.UUID, lock: bool = False) -> Review:
+        return await get_review(self._session, order_id, lock)
+
+    def add(self, row: Review | StatusChange | Complaint) -> None:
+        self._session.add(row)
+
+    async def history(self, order_id: uuid.UUID) -> Sequence[StatusChange]:
+        query = (
+            select(StatusChange)
+            .where(StatusChange.order_id == order_id)
+            .order_by(StatusChange.at, StatusChange.id)
+        )
+        return list((await self._session.execute(query)).scalars())
+
+    async def list(self, status: str | None, limit: int) -> Sequence[Review]:
+        query = select(Review).order_by(Review.created_at.desc(), Review.id).limit(limit)
+        if status is not None:
+            query = query.where(Review.status == status)
+        return list((await self._session.execute(query)).scalars())
+
+    async def complaints(self, order_id: uuid.UUID | None) -> Sequence[Complaint]:
+        query = select(Complaint).order_by(Complaint.created_at, Complaint.id)
+        if order_id is not None:
+            query = query.where(Complaint.order_id == order_id)
+        return list((await self._session.execute(query)).scalars())
+
+    async def was_cancelled(self, order_id: uuid.UUID) -> bool:
+        query = select(StatusChange.id).where(
+            StatusChange.order_id == order_id, StatusChange.status == OrderStatus.CANCELLED.value
+        )
+        return (await self._session.execute(query.limit(1))).first() is not None
+
+    async def keep_customer(self, customer: SubmittedCustomer) -> uuid.UUID:
+        email = str(customer.email).lower()
+        statement = (
+            pg_insert(Customer)
+            .values(id=uuid.uuid4(), name=customer.name, email=email, phone=customer.phone)
+            .on_conflict_do_update(
+                index_elements=[Customer.email],
+                set_={"name": customer.name, "phone": customer.phone, "updated_at": func.now()},
+            )
+            .returning(Customer.id)
+        )
+        customer_id: uuid.UUID = (await self._session.execute(statement)).scalar_one()
+        return customer_id
+
+
+class CrmUnitOfWork(EventUnitOfWork, Protocol):
+    @property
+    def reviews(self) -> ReviewRepository: ...
+
+
+class SqlCrmUnitOfWork(RepositoryUnitOfWork[SqlReviewRepository]):
+    def _repository(self, session: AsyncSession) -> SqlReviewRepository:
+        return SqlReviewRepository(session)
+
+    @property
+    def reviews(self) -> SqlReviewRepository:
+        return self.repository

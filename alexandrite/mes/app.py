@@ -47,7 +47,7 @@ def create_app(
     async def on_startup(runtime: ServiceRuntime) -> None:
         files = FilesClient(settings.files_url, timeout_s=settings.files_timeout_s)
         handlers = MesHandlers(
-            store.MesUnitsOfWork(runtime.units_of_work),
+            store.SqlMesUnitOfWork.factory(runtime.units_of_work),
             files,
             settings.print_times(),
             mes_metrics,

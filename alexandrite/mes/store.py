@@ -7,8 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import (
     DateTime,
@@ -26,10 +25,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from alexandrite.common.contracts import EventPayload
 from alexandrite.common.errors import InvalidInput, NotFound
 from alexandrite.common.messaging.tables import messaging_tables
-from alexandrite.common.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from alexandrite.common.repository_unit_of_work import EventUnitOfWork, RepositoryUnitOfWork
 from alexandrite.mes.domain import JobStatus, PrinterStatus
 
 __all__ = [
@@ -38,7 +36,6 @@ __all__ = [
     "Job",
     "JobRepository",
     "MesUnitOfWork",
-    "MesUnitsOfWork",
     "Printer",
     "SqlJobRepository",
     "SqlMesUnitOfWork",
@@ -265,73 +262,19 @@ class SqlJobRepository:
         return (await self._session.execute(query)).scalars().all()
 
 
-class MesUnitOfWork(Protocol):
+class MesUnitOfWork(EventUnitOfWork, Protocol):
     """One transaction of the MES: its queries, the events it raises, commit or roll back."""
 
     @property
     def jobs(self) -> JobRepository: ...
 
-    async def __aenter__(self) -> MesUnitOfWork: ...
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def publish(self, payload: EventPayload) -> object:
-        """Write the event to the outbox in this transaction (alexandrite.common.contracts)."""
-        ...
-
-    async def commit(self) -> None: ...
-
-
-class SqlMesUnitOfWork:
+class SqlMesUnitOfWork(RepositoryUnitOfWork[SqlJobRepository]):
     """The shared unit of work (outbox, inbox, one transaction) with the MES's repository."""
 
-    def __init__(self, inner: UnitOfWork, already_open: bool = False) -> None:
-        self._inner = inner
-        self._already_open = already_open
-        self.jobs: JobRepository = SqlJobRepository(inner.session) if already_open else _NotOpen()
+    def _repository(self, session: AsyncSession) -> SqlJobRepository:
+        return SqlJobRepository(session)
 
-    @classmethod
-    def joining(cls, uow: UnitOfWork) -> SqlMesUnitOfWork:
-        """Work inside a unit of work someone else opened (the consumer's, with its inbox)."""
-        return cls(uow, already_open=True)
-
-    async def __aenter__(self) -> SqlMesUnitOfWork:
-        if not self._already_open:
-            await self._inner.__aenter__()
-            self.jobs = SqlJobRepository(self._inner.session)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if not self._already_open:
-            await self._inner.__aexit__(exc_type, exc, tb)
-
-    async def publish(self, payload: EventPayload) -> object:
-        return await self._inner.publish(payload)
-
-    async def commit(self) -> None:
-        await self._inner.commit()
-
-
-class MesUnitsOfWork:
-    """Builds a fresh MES unit of work per use case."""
-
-    def __init__(self, factory: UnitOfWorkFactory) -> None:
-        self._factory = factory
-
-    def __call__(self) -> SqlMesUnitOfWork:
-        return SqlMesUnitOfWork(self._factory())
-
-
-class _NotOpen:
-    def __getattr__(self, name: str) -> Any:
-        raise RuntimeError("the unit of work is not open: use `async with uow:`")
+    @property
+    def jobs(self) -> SqlJobRepository:
+        return self.repository

@@ -16,7 +16,7 @@ from alexandrite.shop.metrics import ShopMetrics, order_status_collector
 from alexandrite.shop.routes import router
 from alexandrite.shop.runtime import ShopRuntime
 from alexandrite.shop.settings import Settings
-from alexandrite.shop.store import tables
+from alexandrite.shop.store import SqlShopUnitOfWork, tables
 
 __all__ = ["create_app"]
 
@@ -28,7 +28,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def on_startup(runtime: ServiceRuntime) -> None:
         files = FilesClient(settings.files_url, timeout_s=settings.upload_timeout_s)
-        handlers = ShopHandlers(runtime.units_of_work, settings, files, shop_metrics)
+        handlers = ShopHandlers(
+            SqlShopUnitOfWork.factory(runtime.units_of_work), settings, files, shop_metrics
+        )
         install_part(app, ShopRuntime(handlers=handlers, files=files))
         metrics.add(order_status_collector(runtime.database.sessions))
 

@@ -12,16 +12,19 @@ from alexandrite.common.unit_of_work import UnitOfWork
 from alexandrite.shop.domain import OrderStatus, is_forward
 from alexandrite.shop.handlers import move_order
 from alexandrite.shop.metrics import ShopMetrics
-from alexandrite.shop.store import get_order
+from alexandrite.shop.store import OrderRepository, SqlOrderRepository
 
 __all__ = ["event_handlers"]
 
 
-async def follow_status(uow: UnitOfWork, event: Event, metrics: ShopMetrics | None = None) -> None:
+async def follow_status(
+    orders: OrderRepository, event: Event, metrics: ShopMetrics | None = None
+) -> None:
+    """Move the order to what the news says, unless it is late or repeated news."""
     news = contracts.parse(event, contracts.CONTRACTS[event.routing_key])
     new = contracts.ORDER_STATUS_OF_EVENT[event.routing_key]
     with order_scope(news.order_id):
-        order = await get_order(uow.session, news.order_id, lock=True)
+        order = await orders.get(news.order_id, lock=True)
         if isinstance(news, contracts.OrderApproved) and news.price is not None:
             # The quote counts even when production news overtook the approval.
             order.price = news.price
@@ -41,6 +44,7 @@ async def follow_status(uow: UnitOfWork, event: Event, metrics: ShopMetrics | No
 
 def event_handlers(metrics: ShopMetrics | None = None) -> Mapping[str, EventHandler]:
     async def handle(uow: UnitOfWork, event: Event) -> None:
-        await follow_status(uow, event, metrics)
+        # In the consumer's unit of work, which claims the message in the same transaction.
+        await follow_status(SqlOrderRepository(uow.session), event, metrics)
 
     return dict.fromkeys(contracts.LISTENS_TO[contracts.SHOP_QUEUE], handle)

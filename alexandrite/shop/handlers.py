@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
-from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from alexandrite.common import contracts
@@ -16,18 +15,24 @@ from alexandrite.common.after_commit import after_commit
 from alexandrite.common.errors import Conflict, InvalidInput
 from alexandrite.common.telemetry.business import record_status_change
 from alexandrite.common.telemetry.order_context import order_scope
-from alexandrite.common.unit_of_work import UnitOfWorkFactory
-from alexandrite.files.client import FilesClient
 from alexandrite.shop.domain import TERMINAL, OrderStatus, can_cancel
 from alexandrite.shop.lifecycle import record_order_lifecycle
 from alexandrite.shop.metrics import ShopMetrics
 from alexandrite.shop.schemas import OrderCreate
 from alexandrite.shop.settings import Settings
-from alexandrite.shop.store import Order, StatusChange, get_order
+from alexandrite.shop.store import Order, ShopUnitOfWork, StatusChange
 
-__all__ = ["ShopHandlers", "move_order"]
+__all__ = ["ModelUploads", "ShopHandlers", "move_order"]
 
 _tracer = trace.get_tracer("alexandrite.shop")
+
+
+class ModelUploads(Protocol):
+    """Where a customer's model goes (the file storage's client, alexandrite.files.client)."""
+
+    async def upload_stream(
+        self, body: AsyncIterator[bytes], content_type: str, content_length: str | None
+    ) -> dict[str, Any]: ...
 
 
 def move_order(
@@ -84,9 +89,9 @@ def move_order(
 class ShopHandlers:
     def __init__(
         self,
-        units_of_work: UnitOfWorkFactory,
+        units_of_work: Callable[[], ShopUnitOfWork],
         settings: Settings,
-        files: FilesClient,
+        files: ModelUploads,
         metrics: ShopMetrics | None = None,
     ):
         self._units_of_work = units_of_work
@@ -117,7 +122,7 @@ class ShopHandlers:
                     created_at=now,
                     history=[],
                 )
-                uow.session.add(order)
+                uow.orders.add(order)
                 move_order(order, OrderStatus.CREATED, at=now, metrics=self._metrics)
                 await uow.commit()
         return order
@@ -131,12 +136,12 @@ class ShopHandlers:
     ) -> dict[str, Any]:
         with order_scope(order_id):
             async with self._units_of_work() as uow:
-                order = await get_order(uow.session, order_id)
+                order = await uow.orders.get(order_id)
                 self._require(order, OrderStatus.CREATED, "upload a model")
             # No transaction is held while the file streams to the storage.
             model = await self._files.upload_stream(body, content_type, content_length)
             async with self._units_of_work() as uow:
-                order = await get_order(uow.session, order_id, lock=True)
+                order = await uow.orders.get(order_id, lock=True)
                 self._require(order, OrderStatus.CREATED, "upload a model")
                 order.model_id = uuid.UUID(model["id"])
                 order.model = {
@@ -152,7 +157,7 @@ class ShopHandlers:
     async def submit(self, order_id: uuid.UUID) -> Order:
         with order_scope(order_id):
             async with self._units_of_work() as uow:
-                order = await get_order(uow.session, order_id, lock=True)
+                order = await uow.orders.get(order_id, lock=True)
                 self._require(order, OrderStatus.CREATED, "submit")
                 if order.model_id is None or order.model is None:
                     raise Conflict(f"order {order_id} has no model yet: upload one first")
@@ -178,7 +183,7 @@ class ShopHandlers:
     async def cancel(self, order_id: uuid.UUID, reason: str | None) -> Order:
         with order_scope(order_id):
             async with self._units_of_work() as uow:
-                order = await get_order(uow.session, order_id, lock=True)
+                order = await uow.orders.get(order_id, lock=True)
                 if not can_cancel(OrderStatus(order.status)):
                     raise Conflict(f"order {order_id} is {order.status} and can no longer change")
                 text = reason or "cancelled by the customer"
@@ -190,18 +195,13 @@ class ShopHandlers:
     async def get(self, order_id: uuid.UUID) -> Order:
         with order_scope(order_id):
             async with self._units_of_work() as uow:
-                return await get_order(uow.session, order_id)
+                return await uow.orders.get(order_id)
 
     async def list(
         self, status: OrderStatus | None, limit: int, oldest_first: bool = False
     ) -> list[Order]:
-        # updated_at moves with every status change: oldest first = stuck longest first.
-        order = Order.updated_at.asc() if oldest_first else Order.created_at.desc()
         async with self._units_of_work() as uow:
-            query = select(Order).order_by(order).limit(limit)
-            if status is not None:
-                query = query.where(Order.status == status)
-            return list((await uow.session.execute(query)).scalars())
+            return list(await uow.orders.list(status, limit, oldest_first))
 
     @staticmethod
     def _require(order: Order, status: OrderStatus, action: str) -> None:

@@ -1,10 +1,13 @@
-"""The Shop's tables: orders, their status history, and the outbox and inbox."""
+"""The Shop's tables (orders, their status history, the outbox and inbox) and the orders'
+repository, the only way the use cases reach them (``uow.orders``)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from sqlalchemy import DateTime, ForeignKey, Integer, Numeric, String, Text, func, select
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -13,8 +16,19 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from alexandrite.common.errors import NotFound
 from alexandrite.common.messaging.tables import messaging_tables
+from alexandrite.common.repository_unit_of_work import EventUnitOfWork, RepositoryUnitOfWork
 
-__all__ = ["Base", "Order", "StatusChange", "get_order", "tables"]
+__all__ = [
+    "Base",
+    "Order",
+    "OrderRepository",
+    "ShopUnitOfWork",
+    "SqlOrderRepository",
+    "SqlShopUnitOfWork",
+    "StatusChange",
+    "get_order",
+    "tables",
+]
 
 
 class Base(DeclarativeBase):
@@ -73,3 +87,54 @@ async def get_order(session: AsyncSession, order_id: uuid.UUID, lock: bool = Fal
     if order is None:
         raise NotFound(f"order {order_id} does not exist")
     return order
+
+
+class OrderRepository(Protocol):
+    """The orders, as the use cases read and change them inside one unit of work."""
+
+    async def get(self, order_id: uuid.UUID, lock: bool = False) -> Order:
+        """The order (NotFound when there is none); ``lock`` holds its row until the end."""
+        ...
+
+    def add(self, order: Order) -> None: ...
+
+    async def list(
+        self, status: str | None, limit: int, oldest_first: bool = False
+    ) -> Sequence[Order]:
+        """Newest first, or (``oldest_first``) the longest unchanged first."""
+        ...
+
+
+class SqlOrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, order_id: uuid.UUID, lock: bool = False) -> Order:
+        return await get_order(self._session, order_id, lock)
+
+    def add(self, order: Order) -> None:
+        self._session.add(order)
+
+    async def list(
+        self, status: str | None, limit: int, oldest_first: bool = False
+    ) -> Sequence[Order]:
+        # updated_at moves with every status change: oldest first = stuck longest first.
+        order = Order.updated_at.asc() if oldest_first else Order.created_at.desc()
+        query = select(Order).order_by(order).limit(limit)
+        if status is not None:
+            query = query.where(Order.status == status)
+        return list((await self._session.execute(query)).scalars())
+
+
+class ShopUnitOfWork(EventUnitOfWork, Protocol):
+    @property
+    def orders(self) -> OrderRepository: ...
+
+
+class SqlShopUnitOfWork(RepositoryUnitOfWork[SqlOrderRepository]):
+    def _repository(self, session: AsyncSession) -> SqlOrderRepository:
+        return SqlOrderRepository(session)
+
+    @property
+    def orders(self) -> SqlOrderRepository:
+        return self.repository
