@@ -20,6 +20,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import ValidationError
 
+from alexandrite.common import platform
 from alexandrite.ops.alert_thresholds import render_thresholds
 from alexandrite.ops.collector_build import collector_binary_path
 from alexandrite.ops.helm_build import ensure_helm_binary
@@ -28,6 +29,8 @@ from alexandrite.ops.zipkin import ensure_zipkin_jar
 from alexandrite.ops.zipkin.schema import zipkin_mysql_schema
 
 CHART = DEPLOY_DIR / "helm" / "alexandrite"
+# The chart's containers listen on the platform spec's default ports.
+OTLP_GRPC = platform.COLLECTOR.listeners["otlp-grpc"]
 KUBE_VERSION = "1.33.0"
 RELEASE, NAMESPACE = "alx", "orders"
 VALUE_SETS = {
@@ -151,7 +154,7 @@ def test_the_defaults_render_every_service_and_the_collector_in_two_tiers(
     }
     # The agents' static resolver names every gateway pod by its stable StatefulSet name.
     pods = [
-        f"{RELEASE}-collector-gateway-{i}.{headless['metadata']['name']}.{NAMESPACE}.svc:4317"
+        f"{RELEASE}-collector-gateway-{i}.{headless['metadata']['name']}.{NAMESPACE}.svc:{OTLP_GRPC}"
         for i in range(gateway["spec"]["replicas"])
     ]
     assert yaml.safe_load(env["ALEXANDRITE_OTELCOL_GATEWAYS"]) == pods
@@ -168,7 +171,10 @@ def test_each_collector_tier_runs_the_files_of_deploy_otelcol_unchanged_plus_a_p
         for name in files:
             assert data[name] == (DEPLOY_DIR / "otelcol" / name).read_text()
         override = yaml.safe_load(data["pod.yaml"])
-        assert override["extensions"]["health_check"]["endpoint"] == "${env:POD_IP}:13133"
+        assert (
+            override["extensions"]["health_check"]["endpoint"]
+            == f"${{env:POD_IP}}:{platform.COLLECTOR.default_port}"
+        )
         assert "127.0.0.1" not in json.dumps(override)
 
 
@@ -196,7 +202,7 @@ def test_our_collector_build_accepts_the_configuration_of_each_tier(
         "PATH": "/usr/bin:/bin",
         "POD_IP": "10.0.0.7",
         "ALEXANDRITE_OTELCOL_LISTEN_ADDRESS": "10.0.0.7",
-        "ALEXANDRITE_OTELCOL_GATEWAYS": "[alx-collector-gateway-0.x.svc:4317]",
+        "ALEXANDRITE_OTELCOL_GATEWAYS": f"[alx-collector-gateway-0.x.svc:{OTLP_GRPC}]",
         "ALEXANDRITE_OTELCOL_QUEUE_DIR": str(tmp_path / "queue"),
         "ALEXANDRITE_OTELCOL_TOKEN_FILE": str(token),
         "ALEXANDRITE_OTELCOL_TLS_CERT_FILE": "/etc/alexandrite/tls/tls.crt",
@@ -226,7 +232,8 @@ def test_rabbitmq_forms_a_three_node_cluster_that_pauses_a_minority(
     shop = _find(manifests, "Deployment", f"{RELEASE}-shop")["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in shop["containers"][0]["env"]}
     assert env["SHOP_QUEUE_TYPE"] == "quorum"
-    assert env["SHOP_AMQP_URL"] == f"amqp://alexandrite:$(AMQP_PASSWORD)@{RELEASE}-rabbitmq:5672/"
+    broker = f"{RELEASE}-rabbitmq:{platform.RABBITMQ.default_port}"
+    assert env["SHOP_AMQP_URL"] == f"amqp://alexandrite:$(AMQP_PASSWORD)@{broker}/"
 
 
 def test_prometheus_gets_every_rule_file_of_deploy_unchanged_and_the_thresholds_of_its_profile(
@@ -300,7 +307,8 @@ def test_alerts_take_the_local_routes_and_reach_the_notifier_service(
     assert chart["route"] == local["route"]
     assert chart["inhibit_rules"] == local["inhibit_rules"]
     urls = [hook["url"] for r in chart["receivers"] for hook in r.get("webhook_configs", [])]
-    assert urls == [f"http://{RELEASE}-notifier:8005/api/v1/alertmanager"]
+    notifier = f"{RELEASE}-notifier:{platform.NOTIFIER.default_port}"
+    assert urls == [f"http://{notifier}/api/v1/alertmanager"]
 
 
 def test_passwords_given_as_values_appear_only_in_the_secret(helm: Path) -> None:
