@@ -17,7 +17,13 @@ import httpx
 import psutil
 import pytest
 
-from alexandrite.ops.opensearch import SYSTEM_USER, OpenSearchNode, delete_old_indices
+from alexandrite.ops.opensearch import (
+    INDEX_SETTINGS,
+    SYSTEM_USER,
+    OpenSearchNode,
+    delete_old_indices,
+    ensure_index_settings,
+)
 from alexandrite.ops.paths import Paths
 from tests.support.stores import running_opensearch, running_zipkin
 
@@ -126,6 +132,32 @@ def test_retention_deletes_the_days_older_than_the_limit_and_keeps_the_rest(stor
     assert "unrelated-2020-01-01" in names
     assert not names & set(old)
     _poll_trace(store.zipkin_url, order_id, 3)
+
+
+def _index_settings(url: str, index: str) -> dict[str, str]:
+    response = httpx.get(f"{url}/{index}/_settings", params={"flat_settings": "true"}, timeout=10)
+    response.raise_for_status()
+    settings: dict[str, str] = response.json()[index]["settings"]
+    return {key: settings.get(key, "") for key in INDEX_SETTINGS}
+
+
+def test_our_index_settings_reach_the_existing_days_and_the_days_zipkin_creates_later(
+    store: Store,
+) -> None:
+    before = "zipkin-span-2031-01-01"
+    after = "zipkin-autocomplete-2031-01-02"
+    try:
+        httpx.put(f"{store.node.url}/{before}", timeout=30).raise_for_status()
+        assert _index_settings(store.node.url, before)["index.translog.durability"] != "async"
+
+        ensure_index_settings(store.node.url)
+        httpx.put(f"{store.node.url}/{after}", timeout=30).raise_for_status()
+
+        assert _index_settings(store.node.url, before) == INDEX_SETTINGS
+        assert _index_settings(store.node.url, after) == INDEX_SETTINGS
+    finally:
+        for name in (before, after):
+            httpx.delete(f"{store.node.url}/{name}", timeout=30)
 
 
 def test_retention_of_zero_days_is_refused_before_anything_is_deleted(store: Store) -> None:
