@@ -44,6 +44,7 @@ __all__ = [
     "NODES",
     "ClusterNode",
     "cluster_members",
+    "cluster_problems",
     "delete_vhost",
     "ensure_rabbitmq_cluster_running",
     "ensure_vhost",
@@ -52,6 +53,7 @@ __all__ = [
     "management_request",
     "node_pid",
     "queue_leader",
+    "quorum_members",
     "start_node",
     "stop_node",
     "stop_rabbitmq_cluster",
@@ -275,11 +277,39 @@ def cluster_members(node: ClusterNode | None = None) -> set[str]:
         return set()
 
 
-def queue_leader(queue: str, vhost: str = "/") -> ClusterNode | None:
-    """The node holding a quorum queue's Raft leader now, as a live member reports it.
+def cluster_problems() -> list[str]:
+    """What keeps the cluster from being whole, as each node sees it; empty when healthy.
 
-    Asked with ``rabbitmq-queues quorum_status`` rather than the management API, whose view of
-    the leader lagged a kill by more than a minute under load (tests/cluster).
+    Every node is asked (not just the first that answers): a node that booted can be running in
+    one node's view and not yet in another's, and a node that pause_minority paused keeps its
+    Erlang node (the others may list it) while its AMQP listener is closed.
+    """
+    names = {node.name for node in NODES}
+    problems = []
+    for node in NODES:
+        if not amqp_answers(HOST, node.amqp_port):
+            problems.append(f"{node.name}: AMQP does not answer")
+            continue
+        try:
+            seen = management_get("nodes", node)
+        except (ConnectionError, ValueError) as exc:
+            problems.append(f"{node.name}: management API does not answer ({exc})")
+            continue
+        running = {n["name"] for n in seen if n.get("running")}
+        if running != names:
+            problems.append(f"{node.name} sees running only {sorted(running)}")
+        partitions = {n["name"]: n["partitions"] for n in seen if n.get("partitions")}
+        if partitions:
+            problems.append(f"{node.name} reports partitions {partitions}")
+    return problems
+
+
+def quorum_members(queue: str, vhost: str = "/") -> dict[str, str]:
+    """Each member node of a quorum queue and its Raft state (leader, follower, …).
+
+    Asked with ``rabbitmq-queues quorum_status`` of a live member rather than the management
+    API, whose view of the leader lagged a kill by more than a minute under load (tests/cluster).
+    Empty when no node answers for the queue.
     """
     for asked in NODES:
         if not amqp_answers(HOST, asked.amqp_port):
@@ -300,12 +330,17 @@ def queue_leader(queue: str, vhost: str = "/") -> ClusterNode | None:
             check=False,
             timeout=60,
         )
-        if result.returncode != 0:
+        if result.returncode != 0 or "[" not in result.stdout:
             continue
         members = json.loads(result.stdout[result.stdout.index("[") :])
-        leaders = [m["Node Name"] for m in members if m.get("Raft State") == "leader"]
-        return next((node for node in NODES if [node.name] == leaders), None)
-    return None
+        return {str(m["Node Name"]): str(m.get("Raft State")) for m in members}
+    return {}
+
+
+def queue_leader(queue: str, vhost: str = "/") -> ClusterNode | None:
+    """The node holding a quorum queue's Raft leader now, as a live member reports it."""
+    leaders = [name for name, state in quorum_members(queue, vhost).items() if state == "leader"]
+    return next((node for node in NODES if [node.name] == leaders), None)
 
 
 def grow_quorum_queues(node: ClusterNode) -> None:
@@ -373,7 +408,13 @@ def ensure_rabbitmq_cluster_running(paths: Paths | None = None, timeout: float =
     for node in NODES:
         _wait_for_node(node, paths, timeout)
     names = {node.name for node in NODES}
-    wait_until(lambda: cluster_members() == names, what="the 3-node cluster", timeout=timeout)
+    wait_until(
+        lambda: not cluster_problems(),
+        what="the 3-node cluster, as each node sees it",
+        timeout=timeout,
+        interval=0.5,
+        explain=lambda: "; ".join(cluster_problems()),
+    )
     if not fresh:
         # Queues declared while a node was down have no member on it yet.
         for node in NODES:

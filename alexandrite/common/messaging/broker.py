@@ -3,16 +3,22 @@
 A service starts and serves even while the broker is down: the connection is retried with
 backoff, ``ready`` tells the readiness probe, and the outbox keeps events until the relay can
 publish them. Once connected, aio-pika's robust connection restores channels and consumers.
+
+Publishes go through a channel of their own, replaced after a publish that failed: RabbitMQ
+3.10 rejects every publish, for good, of a channel whose first publish to a quorum queue meets
+the death of that queue's leader's node, while a new channel's publishes are accepted at once
+(seen in tests/cluster; the consumers' channel keeps consuming meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 import aio_pika
-from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractRobustChannel, AbstractRobustConnection
 
 __all__ = ["Broker", "BrokerUnavailable"]
 
@@ -32,6 +38,7 @@ class Broker:
         self._name = name
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
+        self._publishing: AbstractChannel | None = None
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._on_connected: list[OnConnected] = []
@@ -64,6 +71,23 @@ class Broker:
         if self._channel is None or not self.ready:
             raise BrokerUnavailable("not connected to RabbitMQ")
         return self._channel
+
+    async def publishing_channel(self) -> AbstractChannel:
+        """The channel (publisher confirms on) that publishes go through, opened on first use."""
+        if self._connection is None or not self.ready:
+            raise BrokerUnavailable("not connected to RabbitMQ")
+        channel = self._publishing
+        if channel is None or channel.is_closed:
+            channel = await self._connection.channel(publisher_confirms=True)
+            self._publishing = channel
+        return channel
+
+    async def discard_publishing_channel(self) -> None:
+        """After a publish that was rejected or not confirmed: the next one gets a new channel."""
+        channel, self._publishing = self._publishing, None
+        if channel is not None and not channel.is_closed:
+            with contextlib.suppress(Exception):
+                await channel.close()
 
     async def _connect_until_done(self) -> None:
         delay = 0.5

@@ -205,7 +205,7 @@ class EventConsumer:
         span: trace.Span,
     ) -> None:
         retry_queue = self._spec.retry_queue(attempt)
-        channel = self._broker.channel
+        channel = await self._broker.publishing_channel()
         retried = aio_pika.Message(
             body=message.body,
             message_id=message.message_id,
@@ -217,7 +217,11 @@ class EventConsumer:
             headers={**(message.headers or {}), ATTEMPT_HEADER: str(attempt + 1)},
         )
         # The retry queue's TTL is the backoff; on expiry it dead-letters back to our queue.
-        await channel.default_exchange.publish(retried, routing_key=retry_queue)
+        try:
+            await channel.default_exchange.publish(retried, routing_key=retry_queue)
+        except Exception:
+            await self._broker.discard_publishing_channel()  # a new channel for the next one
+            raise
         span.add_event("message.retry_scheduled", {"retry.queue": retry_queue, "attempt": attempt})
         _log.warning(
             "message %s failed (attempt %d); retry via %s", message.message_id, attempt, retry_queue

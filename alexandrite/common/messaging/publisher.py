@@ -58,15 +58,17 @@ async def publish_event(broker: Broker, event: Event) -> None:
                 timestamp=event.occurred_at,
                 headers=dict(headers),
             )
+            channel = await broker.publishing_channel()
             try:
-                exchange = await broker.channel.get_exchange(EVENTS_EXCHANGE, ensure=False)
+                exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=False)
                 # With publisher confirms on, this returns only once the broker has the message.
                 await exchange.publish(message, routing_key=event.routing_key, timeout=5)
-            except BrokerUnavailable:
-                raise
             except Exception as exc:
                 span.record_exception(exc)
                 span.set_status(trace.StatusCode.ERROR, str(exc))
+                # A nack or a missing confirm may come from this channel's own state at the
+                # broker (see Broker): the retry goes through a new channel.
+                await broker.discard_publishing_channel()
                 raise BrokerUnavailable(f"publish of {event.routing_key} failed: {exc}") from exc
     finally:
         otel_context.detach(token)
