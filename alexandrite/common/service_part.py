@@ -2,19 +2,37 @@
 
 Each service's ``app.py`` builds one dataclass of what the service is made of at start-up and
 stores it with ``install_part``; its ``runtime.py`` turns the fields into FastAPI dependencies
-with ``part_dependency``. No string keys and no ``Any``: mypy sees every dependency.
+with ``part_dependency`` (the whole object) or ``handlers_dependency`` (its ``handlers``, what
+most routes need). No string keys and no ``Any``: mypy sees every dependency.
+
+    HandlersDep = Annotated[CrmHandlers, Depends(handlers_dependency(CrmRuntime))]
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from fastapi import FastAPI, Request
 
-__all__ = ["built_part", "install_part", "part_dependency", "service_part"]
+__all__ = [
+    "built_part",
+    "handlers_dependency",
+    "install_part",
+    "part_dependency",
+    "service_part",
+]
 
 T = TypeVar("T")
+H = TypeVar("H")
+H_co = TypeVar("H_co", covariant=True)
+
+
+class WithHandlers(Protocol[H_co]):
+    """A service's objects that include its use cases."""
+
+    @property
+    def handlers(self) -> H_co: ...
 
 
 def install_part(app: FastAPI, part: object) -> None:
@@ -44,4 +62,14 @@ def part_dependency(kind: type[T]) -> Callable[[Request], T]:
         return service_part(request.app, kind)
 
     dependency.__name__ = f"get_{kind.__name__}"
+    return dependency
+
+
+def handlers_dependency(kind: type[WithHandlers[H]]) -> Callable[[Request], H]:
+    """A FastAPI dependency that hands a route the ``handlers`` of the service's ``kind``."""
+
+    def dependency(request: Request) -> H:
+        return service_part(request.app, kind).handlers
+
+    dependency.__name__ = f"get_{kind.__name__}_handlers"
     return dependency

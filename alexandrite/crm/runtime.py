@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from alexandrite.common.service_part import part_dependency
+from alexandrite.common.service_part import handlers_dependency
 from alexandrite.crm.handlers import CrmHandlers
 
 __all__ = ["CrmRuntime", "HandlersDep"]
@@ -19,11 +19,4 @@ class CrmRuntime:
     handlers: CrmHandlers
 
 
-_crm = part_dependency(CrmRuntime)
-
-
-def _handlers(crm: Annotated[CrmRuntime, Depends(_crm)]) -> CrmHandlers:
-    return crm.handlers
-
-
-HandlersDep = Annotated[CrmHandlers, Depends(_handlers)]
+HandlersDep = Annotated[CrmHandlers, Depends(handlers_dependency(CrmRuntime))]

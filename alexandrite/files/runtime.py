@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from alexandrite.common.service_part import part_dependency
+from alexandrite.common.service_part import handlers_dependency
 from alexandrite.files.analysis_pool import AnalysisPool
 from alexandrite.files.handlers import FilesHandlers
 
@@ -21,11 +21,4 @@ class FilesRuntime:
     analysis_pool: AnalysisPool
 
 
-_files = part_dependency(FilesRuntime)
-
-
-def _handlers(files: Annotated[FilesRuntime, Depends(_files)]) -> FilesHandlers:
-    return files.handlers
-
-
-HandlersDep = Annotated[FilesHandlers, Depends(_handlers)]
+HandlersDep = Annotated[FilesHandlers, Depends(handlers_dependency(FilesRuntime))]

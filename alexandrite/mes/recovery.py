@@ -7,11 +7,10 @@ process has a printer of that name: that printer resumes the print itself.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
+from alexandrite.common.periodic import Periodic
 from alexandrite.mes.handlers import MesHandlers
 
 __all__ = ["LeaseSweeper"]
@@ -27,28 +26,19 @@ class LeaseSweeper:
         resumable: Callable[[], frozenset[str]] = frozenset,
     ) -> None:
         self._handlers = handlers
-        self._interval_s = interval_s
         self._resumable = resumable
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("mes-lease-sweeper", self.sweep, interval_s, _sweep_failed)
 
     async def sweep(self) -> int:
         return await self._handlers.reconcile(self._resumable())
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="mes-lease-sweeper")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception as exc:
-                # The database is away, most likely: the next sweep tries again.
-                _log.warning("lease sweep failed: %r", exc)
-            await asyncio.sleep(self._interval_s)
+
+def _sweep_failed(exc: Exception) -> None:
+    # The database is away, most likely: the next sweep tries again.
+    _log.warning("lease sweep failed: %r", exc)

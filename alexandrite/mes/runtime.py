@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from alexandrite.common.service_part import part_dependency
+from alexandrite.common.service_part import handlers_dependency
 from alexandrite.files.client import FilesClient
 from alexandrite.mes.handlers import MesHandlers
 from alexandrite.mes.recovery import LeaseSweeper
@@ -25,11 +25,4 @@ class MesRuntime:
     fleet: PrinterFleet | None = None
 
 
-_mes = part_dependency(MesRuntime)
-
-
-def _handlers(mes: Annotated[MesRuntime, Depends(_mes)]) -> MesHandlers:
-    return mes.handlers
-
-
-HandlersDep = Annotated[MesHandlers, Depends(_handlers)]
+HandlersDep = Annotated[MesHandlers, Depends(handlers_dependency(MesRuntime))]

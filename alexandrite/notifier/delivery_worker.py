@@ -10,7 +10,6 @@ backoff until ``delivery_max_attempts``; then the delivery is marked failed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alexandrite.common.periodic import Periodic
 from alexandrite.notifier.channels import Channel
 from alexandrite.notifier.enrichment import Enricher
 from alexandrite.notifier.settings import Settings
@@ -46,34 +46,21 @@ class DeliveryWorker:
         self._channels = channels
         self._enricher = enricher
         self._settings = settings
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(
+            "notifier-delivery-worker",
+            self.run_once,
+            settings.delivery_poll_interval_s,
+            _round_failed,
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="notifier-delivery-worker")
+        self._loop.start()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                # The database may be away for a moment: log and try again at the next tick.
-                _log.exception("the delivery worker failed a round")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=self._settings.delivery_poll_interval_s
-                )
-            self._wake.clear()
+        await self._loop.stop()
 
     async def run_once(self) -> int:
         """Enrich what is new, then send what is due; return the deliveries attempted."""
@@ -202,3 +189,8 @@ class DeliveryWorker:
             await session.execute(
                 update(Delivery).where(Delivery.id == delivery.id).values(**values)
             )
+
+
+def _round_failed(exc: Exception) -> None:
+    # The database may be away for a moment: log and try again at the next tick.
+    _log.error("the delivery worker failed a round", exc_info=exc)

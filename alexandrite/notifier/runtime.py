@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from alexandrite.common.service_part import part_dependency
+from alexandrite.common.service_part import handlers_dependency
 from alexandrite.notifier.delivery_worker import DeliveryWorker
 from alexandrite.notifier.handlers import NotifierHandlers
 
@@ -21,11 +21,4 @@ class NotifierRuntime:
     worker: DeliveryWorker
 
 
-_notifier = part_dependency(NotifierRuntime)
-
-
-def _handlers(notifier: Annotated[NotifierRuntime, Depends(_notifier)]) -> NotifierHandlers:
-    return notifier.handlers
-
-
-HandlersDep = Annotated[NotifierHandlers, Depends(_handlers)]
+HandlersDep = Annotated[NotifierHandlers, Depends(handlers_dependency(NotifierRuntime))]

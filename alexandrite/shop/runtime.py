@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from alexandrite.common.service_part import part_dependency
+from alexandrite.common.service_part import handlers_dependency
 from alexandrite.files.client import FilesClient
 from alexandrite.shop.handlers import ShopHandlers
 
@@ -21,11 +21,4 @@ class ShopRuntime:
     files: FilesClient
 
 
-_shop = part_dependency(ShopRuntime)
-
-
-def _handlers(shop: Annotated[ShopRuntime, Depends(_shop)]) -> ShopHandlers:
-    return shop.handlers
-
-
-HandlersDep = Annotated[ShopHandlers, Depends(_handlers)]
+HandlersDep = Annotated[ShopHandlers, Depends(handlers_dependency(ShopRuntime))]
