@@ -105,8 +105,9 @@ async def span_html(
     """One span of a trace, read from Zipkin (whose UI cannot open a trace at a span)."""
     principal = await require_role(request, runtime.accounts, SUPPORT)
     trace_id, span_id = trace_id.lower(), span_id.lower()
-    if not TRACE_ID.match(trace_id) or not SPAN_ID.match(span_id):
-        raise InvalidInput("a trace id is 16 or 32 hex digits and a span id 16")
+    # All zeros is no id (W3C trace context; Zipkin answers 400 for it).
+    if not TRACE_ID.match(trace_id) or not SPAN_ID.match(span_id) or not int(trace_id, 16):
+        raise InvalidInput("a trace id is 16 or 32 hex digits and a span id 16, not all zero")
     traces, note = await runtime.journeys.traces([trace_id])
     if note is not None:
         raise DependencyFailed(note, retry_after_s=5)

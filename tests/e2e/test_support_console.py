@@ -26,7 +26,7 @@ from alexandrite.common import contracts, platform
 from alexandrite.common.faults import FaultValue, read_faults_file, write_faults_file
 from alexandrite.common.settings import default_faults_file
 from alexandrite.files.samples import sample_bytes
-from alexandrite.gateway.principal import SUPPORT
+from alexandrite.gateway.principal import ADMIN, SUPPORT
 from tests.support.gateway import GatewayUnderTest, running_gateway
 from tests.support.polling import eventually
 
@@ -218,6 +218,30 @@ async def test_an_order_held_by_a_paused_consumer_is_stalled_on_its_queue(
         r["order_id"] == order_id and r["actor"] == "sam" and r["result"] == "allowed" for r in rows
     )
     assert any(r["path"] == "/api/v1/orders?view=stalled" and r["actor"] == "sam" for r in rows)
+
+
+async def test_a_span_page_answers_bad_ids_unknown_spans_and_other_roles_with_a_problem(
+    support: httpx.AsyncClient, gateway: GatewayUnderTest
+) -> None:
+    html = {"accept": "text/html"}
+    unknown_trace = "0123456789abcdef" * 2
+    bad = await support.get("/traces/not-hex/spans/0123456789abcdef", headers=html)
+    zero = await support.get(f"/traces/{'0' * 32}/spans/0123456789abcdef", headers=html)
+    unknown = await support.get(f"/traces/{unknown_trace}/spans/0123456789abcdef", headers=html)
+    assert (bad.status_code, zero.status_code, unknown.status_code) == (400, 400, 404)
+    assert "16 or 32 hex digits" in bad.text and "no span 0123456789abcdef" in unknown.text
+    await gateway.add_user("ada", ADMIN)
+    token = await gateway.token("ada")
+    async with gateway.client(headers={"authorization": f"Bearer {token}"}) as admin:
+        refused = await admin.get(f"/traces/{unknown_trace}/spans/0123456789abcdef", headers=html)
+    assert refused.status_code == 403
+    rows = await gateway.audit_rows()
+    spans = [r for r in rows if r["path"].startswith("/traces/")]
+    assert {r["actor"] for r in spans} == {"sam", "ada"} and {r["action"] for r in spans} == {
+        "span"
+    }
+    assert any(r["trace_id"] == unknown_trace and r["actor"] == "sam" for r in spans)
+    assert {r["result"] for r in spans if r["actor"] == "ada"} == {"denied"}
 
 
 async def test_with_zipkin_unreachable_the_journey_still_shows_the_status_history() -> None:
