@@ -28,6 +28,7 @@ __all__ = [
     "MES",
     "NOTIFIER",
     "OPENSEARCH",
+    "ORDER_SERVICES",
     "POSTGRESQL",
     "PROCESSES",
     "PROMETHEUS",
@@ -135,7 +136,11 @@ OPENSEARCH = Process(
     "opensearch", 9200, ready_path=None, listeners=MappingProxyType({"transport": 9300})
 )
 
-SERVICES: tuple[Process, ...] = (SHOP, CRM, MES, FILES, NOTIFIER, GATEWAY)
+# The order platform's services: each runs as ``python -m alexandrite.<name>`` from the same
+# environment (a new one is its folder plus a line here); the notifier and the gateway have
+# their own setup in ``alexandrite up``.
+ORDER_SERVICES: tuple[Process, ...] = (SHOP, CRM, MES, FILES)
+SERVICES: tuple[Process, ...] = (*ORDER_SERVICES, NOTIFIER, GATEWAY)
 # What a plain `alexandrite up` opens (OpenSearch only with --store opensearch).
 PROCESSES: tuple[Process, ...] = (
     *SERVICES,

@@ -67,7 +67,7 @@ APT_PACKAGES = [
     "prometheus-alertmanager",
 ]
 # The services started as one batch here (the notifier and the gateway have their own builders).
-SERVICE_PROCESSES = (platform.SHOP, platform.CRM, platform.MES, platform.FILES)
+SERVICE_PROCESSES = platform.ORDER_SERVICES
 OTLP_TOKEN_SECRET = "otlp-token"
 # Our services' HTTP clients present it; a service keeps a caller's trace context only with it.
 INTERNAL_TOKEN_SECRET = "internal-token"
