@@ -1,6 +1,7 @@
 """``python -m bench`` (``make bench``): run every benchmark and write the results.
 
-    python -m bench                       # all five, about 12-15 minutes on 2 cores
+    python -m bench                       # all five, about 30-40 minutes on 2 cores
+                                          # (the journey alone, on MariaDB then OpenSearch, ~20)
     python -m bench --quick               # shorter rounds, for development (about 5 minutes)
     python -m bench --only overhead,flow  # some: overhead, visibility, pipeline, flow, journey
 
@@ -44,9 +45,11 @@ def _stop_on_term(signum: int, frame: object) -> NoReturn:
 
 
 def _journey(quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
+    config = JourneyConfig(copies=10, journeys=50, searches=10) if quick else JourneyConfig()
     say("6. order journeys with 1,000,000 spans in MariaDB, and Zipkin's tag search")
-    quick_config = JourneyConfig(copies=10, journeys=50, searches=10)
-    return {"journey": run_journey(quick_config if quick else JourneyConfig())}
+    on_mariadb = run_journey(config)
+    say("6. the same on OpenSearch, Zipkin's distributed store")
+    return {"journey": on_mariadb, "journey_opensearch": run_journey(config, "elasticsearch")}
 
 
 def main(argv: list[str] | None = None) -> int:

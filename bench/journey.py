@@ -1,11 +1,14 @@
-"""Benchmark 6: the order journey at store size — 1,000,000 spans of 10,000 orders in MariaDB.
+"""Benchmark 6: the order journey at store size — 1,000,000 spans of 10,000 orders, on MariaDB
+and on OpenSearch.
 
-Zipkin (MariaDB storage, a database of its own) is loaded through its own API with the spans of
-10,000 orders (about 100 spans each, in one trace per step, every span tagged ``order.id`` as
-the services tag them); a Shop of its own holds the same orders and their status history with
-the trace ids. Then the gateway's ``JourneyBuilder`` (the code behind ``/orders/{id}``) builds
-the journeys of random orders, timed end to end, and Zipkin's own tag search
-(``annotationQuery=order.id=<id>``, what the journey did before) is timed on the same data.
+Zipkin (a database, or an OpenSearch node, of its own) is loaded through its own API with the
+spans of 100 orders (about 100 spans each, in one trace per step, every span tagged ``order.id``
+as the services tag them), which are then copied with new trace and order ids (SQL inside
+MariaDB; bulk requests of transformed documents for OpenSearch), 10,000 orders spread over 6
+days; a Shop of its own holds the same orders and their status history with the trace ids.
+Then the gateway's ``JourneyBuilder`` (the code behind ``/orders/{id}``) builds the journeys of
+random orders, timed end to end, and Zipkin's own tag search (``annotationQuery=order.id=<id>``,
+what the journey did before) is timed on the same data.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import random
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +32,12 @@ from alexandrite.common.status_limits import order_stuck_limits
 from alexandrite.gateway.journey import JourneyBuilder
 from alexandrite.gateway.waiting_point import LiveSources
 from alexandrite.ops import mariadb
+from alexandrite.ops.opensearch import (
+    OpenSearchNode,
+    ensure_index_settings,
+    ensure_opensearch_installed,
+    opensearch_program,
+)
 from alexandrite.ops.zipkin import (
     ZipkinDatabase,
     ensure_zipkin_jar,
@@ -166,6 +176,83 @@ def _zipkin_database() -> ZipkinDatabase:
 
 def _stored(db: ZipkinDatabase) -> int:
     return int(db.query("SELECT COUNT(*) FROM zipkin_spans;")[0][0])
+
+
+def _copy_document(
+    index_id: str, source: dict[str, Any], copy: int, shift_us: int
+) -> tuple[str, str, dict[str, Any]]:
+    """Copy 1's span document as copy ``copy``: the trace id's high half and the order id's
+    first 8 hex digits are the copy's number (as in MariaDB), ``shift_us`` earlier, in the index
+    of its new day, with Zipkin's id (trace id + content hash) re-prefixed."""
+    trace_id = _trace_id(copy, source["traceId"][16:])
+    order_id = f"{copy:08x}" + source["tags"]["order.id"][8:]
+    timestamp = source["timestamp"] - shift_us
+    document = {
+        **source,
+        "traceId": trace_id,
+        "timestamp": timestamp,
+        "timestamp_millis": timestamp // 1000,
+        "tags": {**source["tags"], "order.id": order_id},
+    }
+    # Zipkin's search field, which its template keeps out of _source: rebuilt as Zipkin writes
+    # it (BulkIndexWriter.addSearchFields), each tag's key and key=value.
+    document["_q"] = [
+        term
+        for key, value in document["tags"].items()
+        if len(key) + len(value) + 1 <= 256
+        for term in (key, f"{key}={value}")
+    ]
+    day = datetime.fromtimestamp(timestamp / 1e6, UTC).date().isoformat()
+    return f"zipkin-span-{day}", trace_id + index_id[index_id.index("-") :], document
+
+
+def _bulk_body(documents: list[tuple[str, str, dict[str, Any]]]) -> bytes:
+    lines = []
+    for index, document_id, document in documents:
+        lines.append(json.dumps({"index": {"_index": index, "_id": document_id}}))
+        lines.append(json.dumps(document, separators=(",", ":")))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _opensearch_count(url: str) -> int:
+    httpx.post(f"{url}/zipkin-span-*/_refresh", params={"allow_no_indices": "true"}, timeout=120)
+    response = httpx.get(
+        f"{url}/zipkin-span-*/_count", params={"allow_no_indices": "true"}, timeout=60
+    )
+    return int(response.json()["count"]) if response.status_code == 200 else 0
+
+
+def _copy_in_opensearch(url: str, copies: int, shift: timedelta, posted: int) -> None:
+    """Copies 2..``copies`` of copy 1's documents, bulk-indexed (the integ-test distribution has
+    no scripting and no _reindex, so the copies are made here instead of inside the node)."""
+    response = httpx.post(
+        f"{url}/zipkin-span-*/_search",
+        json={"query": {"prefix": {"traceId": _trace_id(1, "")}}, "size": posted},
+        timeout=300,
+    )
+    response.raise_for_status()
+    template = [(hit["_id"], hit["_source"]) for hit in response.json()["hits"]["hits"]]
+    if len(template) != posted:
+        raise RuntimeError(f"copy 1 has {len(template)} span documents, {posted} were posted")
+    shift_us = int(shift.total_seconds() * 1e6)
+
+    def index_copy(copy: int) -> None:
+        body = _bulk_body(
+            [_copy_document(i, source, copy, shift_us * (copy - 1)) for i, source in template]
+        )
+        answer = httpx.post(
+            f"{url}/_bulk",
+            content=body,
+            headers={"content-type": "application/x-ndjson"},
+            timeout=600,
+        )
+        answer.raise_for_status()
+        if answer.json().get("errors"):
+            raise RuntimeError(f"bulk of copy {copy} had errors: {answer.text[:500]}")
+
+    # Two bulk requests at a time: one being indexed while the next is built.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(index_copy, range(2, copies + 1)))
 
 
 async def _post_template(config: JourneyConfig, zipkin_url: str) -> tuple[list[_Template], int]:
@@ -329,8 +416,18 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def run_journey(config: JourneyConfig | None = None) -> dict[str, Any]:
+def _loaded_as(config: JourneyConfig, how: str) -> str:
+    return (
+        f"{config.template_orders} orders posted to Zipkin's API, copied {config.copies} "
+        f"times {how} with new trace and order ids, spread over 6 days"
+    )
+
+
+def run_journey(config: JourneyConfig | None = None, storage: str = "mysql") -> dict[str, Any]:
+    """The journey on Zipkin with ``storage`` "mysql" (MariaDB) or "elasticsearch" (OpenSearch)."""
     config = config or JourneyConfig()
+    if storage == "elasticsearch":
+        return _run_on_opensearch(config)
     paths = bench_paths()
     db = _zipkin_database()
     port = free_port()
@@ -373,10 +470,78 @@ def run_journey(config: JourneyConfig | None = None) -> dict[str, Any]:
         "stored_spans": spans,
         "stored_annotation_rows": tags,
         "load_s": round(load_s, 1),
-        "loaded_as": (
-            f"{config.template_orders} orders posted to Zipkin's API, copied {config.copies} "
-            "times in MariaDB with new trace and order ids, spread over 6 days"
-        ),
+        "loaded_as": _loaded_as(config, "in MariaDB"),
+        **timings,
+        "target_journey_p95_ms": 300,
+        "note": "machine shared with other engineers' work during the run",
+    }
+
+
+def _run_on_opensearch(config: JourneyConfig) -> dict[str, Any]:
+    paths = bench_paths()
+    logs = bench_dir() / "logs"
+    node = OpenSearchNode(name="bench-journey", http_port=free_port(), transport_port=free_port())
+    ensure_opensearch_installed(paths, node)
+    opensearch = BenchProcess(
+        dataclasses.replace(opensearch_program(node), name="opensearch-bench-journey"), logs
+    )
+    port = free_port()
+    program = zipkin_program(
+        paths, "elasticsearch", port=port, opensearch_url=node.url, jar=ensure_zipkin_jar(paths)
+    )
+    zipkin = BenchProcess(dataclasses.replace(program, name="zipkin-bench-journey-os"), logs)
+    shop_db = fresh_databases(("shop",), suffix="bench_journey")["shop"]
+    shop = service_process(
+        "shop",
+        name="shop-bench-journey",
+        database_url=shop_db,
+        amqp_url=bench_amqp_url(),
+        telemetry=None,
+    )
+    try:
+        opensearch.start()
+        shop.start()
+        opensearch.wait_ready()
+        httpx.delete(f"{node.url}/zipkin*", params={"expand_wildcards": "all"}, timeout=120)
+        ensure_index_settings(node.url)
+        zipkin.start()
+        zipkin.wait_ready()
+        shop.wait_ready()
+        zipkin_url = f"http://127.0.0.1:{port}"
+        began = time.perf_counter()
+        templates, posted = asyncio.run(_post_template(config, zipkin_url))
+        wait_until(
+            lambda: _opensearch_count(node.url) >= posted, "the template's spans stored", 600, 2
+        )
+        shift = timedelta(seconds=6 * 86400 / config.copies)
+        _copy_in_opensearch(node.url, config.copies, shift, posted)
+        orders = asyncio.run(_fill_shop(shop_db, templates, config.copies, shift))
+        spans = _opensearch_count(node.url)
+        load_s = time.perf_counter() - began
+        # Merge each day's segments as a node that has been running a week would have them.
+        httpx.post(
+            f"{node.url}/zipkin-span-*/_forcemerge", params={"max_num_segments": 5}, timeout=900
+        )
+        indices = httpx.get(
+            f"{node.url}/_cat/indices/zipkin-span-*",
+            params={"format": "json", "bytes": "b", "h": "index,docs.count,store.size"},
+            timeout=60,
+        ).json()
+        store_bytes = sum(int(row["store.size"]) for row in indices)
+        timings = asyncio.run(_time(config, zipkin_url, service_url(shop), orders))
+    finally:
+        shop.stop()
+        zipkin.stop()
+        opensearch.stop()
+    return {
+        "storage": "elasticsearch (OpenSearch)",
+        "orders": config.template_orders * config.copies,
+        "stored_spans": spans,
+        "store_bytes": store_bytes,
+        "bytes_per_span": round(store_bytes / spans, 1) if spans else None,
+        "daily_indices": len(indices),
+        "load_s": round(load_s, 1),
+        "loaded_as": _loaded_as(config, "into OpenSearch (bulk requests)"),
         **timings,
         "target_journey_p95_ms": 300,
         "note": "machine shared with other engineers' work during the run",
