@@ -2,14 +2,18 @@
 
 Code in alexandrite/, bench/ and tests/ names no known port as a number or inside a string
 (prose in docstrings and comments is not a definition). The static server configurations that
-cannot read the spec (deploy/: the local servers' files, the Collector's fallbacks, the chart's
-values) keep their own numbers, and the tests here check each against the spec's defaults.
+cannot read the spec (deploy/: the local servers' files, the Collector's fallbacks) keep their own
+numbers, and the tests here check each against the spec's defaults. The Helm chart writes each
+port once, in its values (`services.<name>.port`, `ports`), and its templates read them; the
+Compose files keep literals (Compose interpolates only variables, and HAProxy's and the
+Collector's files are read by those servers), each checked against the spec.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -154,3 +158,104 @@ def test_the_charts_service_ports_are_the_specs_defaults() -> None:
     values = yaml.safe_load((DEPLOY_DIR / "helm" / "alexandrite" / "values.yaml").read_text())
     chart_ports = {name: service["port"] for name, service in values["services"].items()}
     assert chart_ports == {process.name: process.default_port for process in platform.SERVICES}
+
+
+CHART = DEPLOY_DIR / "helm" / "alexandrite"
+COMPOSE = DEPLOY_DIR / "compose"
+# A number standing alone (not a piece of a longer one, a version or a size).
+_NUMBER = re.compile(r"(?<![\w.])(\d{4,5})(?![\w.])")
+
+
+def _without_comment_lines(text: str) -> str:
+    """``text`` with its whole-line ``#`` comments blanked (prose, as in code), lines kept."""
+    return re.sub(r"(?m)^[ \t]*#.*$", "", text)
+
+
+def known_port_numbers(text: str) -> list[tuple[int, int]]:
+    """(offset, port) of each number in ``text`` that is a port the spec knows."""
+    return [
+        (match.start(1), int(match.group(1)))
+        for match in _NUMBER.finditer(text)
+        if int(match.group(1)) in KNOWN_PORTS
+    ]
+
+
+def test_the_number_check_sees_a_port_but_not_a_size_a_version_or_a_longer_number() -> None:
+    text = "port: 5432\nurl: http://zipkin:9411/\nmemory: 5432Mi\nv1.5432.0\nid: 443172\n"
+    assert [port for _, port in known_port_numbers(text)] == [5432, 9411]
+
+
+def test_the_charts_ports_are_the_specs_defaults() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    chart_ports = {name: service["port"] for name, service in values["services"].items()}
+    assert chart_ports == {process.name: process.default_port for process in platform.SERVICES}
+    collector, rabbitmq = platform.COLLECTOR, platform.RABBITMQ
+    assert values["ports"] == {
+        "postgresql": platform.POSTGRESQL.default_port,
+        "rabbitmq": {"amqp": rabbitmq.default_port, **rabbitmq.listeners},
+        "mariadb": platform.MARIADB.default_port,
+        "zipkin": platform.ZIPKIN.default_port,
+        "collector": {
+            "otlpGrpc": collector.listeners["otlp-grpc"],
+            "otlpHttp": collector.listeners["otlp-http"],
+            "metrics": collector.listeners["metrics"],
+            "spanmetrics": collector.listeners["spanmetrics"],
+            "health": collector.default_port,
+        },
+        "prometheus": platform.PROMETHEUS.default_port,
+        "alertmanager": platform.ALERTMANAGER.default_port,
+    }
+
+
+def test_the_charts_values_write_each_known_port_once() -> None:
+    # The managed servers' ports (postgresql.external.port, ...) default to empty: `ports`.
+    values = _without_comment_lines((CHART / "values.yaml").read_text())
+    written = Counter(port for _, port in known_port_numbers(values))
+    assert {port: count for port, count in written.items() if count > 1} == {}
+
+
+def test_no_chart_template_writes_a_known_port() -> None:
+    offenders = [
+        f"{path.relative_to(CHART)}:{text[:offset].count(chr(10)) + 1}: {port}"
+        for path in sorted((CHART / "templates").iterdir())
+        for text in [path.read_text()]
+        for offset, port in known_port_numbers(text)
+    ]
+    assert offenders == []
+
+
+# What each port written in the Compose files belongs to: a pattern whose group is the port
+# (a host name not after `<word>/`: `library/postgres:16` is an image, `//postgres:` a URL's).
+_HOST = r"(?<![\w.-])(?<!\w/)"
+_COMPOSE_PORTS: list[tuple[str, int]] = [
+    (_HOST + r"postgres:(\d+)", platform.POSTGRESQL.default_port),
+    (_HOST + r"(?:haproxy|rabbitmq-\d+):(\d+)", platform.RABBITMQ.default_port),
+    (r"(?m)^\s*bind :(\d+)$", platform.RABBITMQ.default_port),
+    (_HOST + r"collector-(?:agent|gateway-\d+):(\d+)", platform.COLLECTOR.listeners["otlp-grpc"]),
+    (_HOST + r"zipkin:(\d+)", platform.ZIPKIN.default_port),
+    *((_HOST + process.name + r":(\d+)", process.default_port) for process in platform.SERVICES),
+    # The gateway, published on loopback: host port and container port.
+    (r'"127\.0\.0\.1:(\d+):\d+"', platform.GATEWAY.default_port),
+    (r'"127\.0\.0\.1:\d+:(\d+)"', platform.GATEWAY.default_port),
+    # The Collector's listeners on the containers' addresses (otelcol-*.yaml).
+    (r'health_check: \{endpoint: "0\.0\.0\.0:(\d+)"', platform.COLLECTOR.default_port),
+    (r'grpc: \{endpoint: "0\.0\.0\.0:(\d+)"', platform.COLLECTOR.listeners["otlp-grpc"]),
+    (r'prometheus: \{endpoint: "0\.0\.0\.0:(\d+)"', platform.COLLECTOR.listeners["spanmetrics"]),
+    (r"host: 0\.0\.0\.0, port: (\d+)", platform.COLLECTOR.listeners["metrics"]),
+]
+
+
+def test_every_port_the_compose_files_write_is_the_specs_port_of_what_it_names() -> None:
+    checked = 0
+    for path in sorted(COMPOSE.iterdir()):
+        text = _without_comment_lines(path.read_text())
+        seen: dict[int, int] = {}
+        for pattern, expected in _COMPOSE_PORTS:
+            for match in re.finditer(pattern, text):
+                assert int(match.group(1)) == expected, (path.name, match.group(0))
+                seen[match.start(1)] = expected
+        # Every known port written there is one the patterns above recognised and checked.
+        unexplained = [port for offset, port in known_port_numbers(text) if offset not in seen]
+        assert unexplained == [], path.name
+        checked += len(seen)
+    assert checked >= 20  # the patterns still match the files (a renamed host would escape)

@@ -9,12 +9,12 @@ a symlink), unchanged, plus one small file of what differs in a pod; the Collect
                          sampling, Zipkin with its queue on disk
 */}}
 
-{{/* The gateway pods by name: <sts>-N.<headless>.<namespace>.svc:4317, as a YAML list. */}}
+{{/* The gateway pods by name: <sts>-N.<headless>.<namespace>.svc:<otlpGrpc>, as a YAML list. */}}
 {{- define "alexandrite.collector.gateways" -}}
 {{- $base := include "alexandrite.name" . -}}
 {{- $names := list -}}
 {{- range $i := until (int .Values.collector.gateway.replicas) -}}
-{{- $names = append $names (printf "%s-collector-gateway-%d.%s-collector-gateway-headless.%s.svc:4317" $base $i $base $.Release.Namespace) -}}
+{{- $names = append $names (printf "%s-collector-gateway-%d.%s-collector-gateway-headless.%s.svc:%v" $base $i $base $.Release.Namespace $.Values.ports.collector.otlpGrpc) -}}
 {{- end -}}
 {{- printf "[%s]" (join ", " $names) -}}
 {{- end -}}
@@ -22,23 +22,23 @@ a symlink), unchanged, plus one small file of what differs in a pod; the Collect
 {{/* Listen on the pod's address instead of loopback: health, own metrics (both tiers). */}}
 {{- define "alexandrite.collector.podCommon" -}}
 extensions:
-  health_check: {endpoint: "${env:POD_IP}:13133"}
+  health_check: {endpoint: "${env:POD_IP}:{{ .Values.ports.collector.health }}"}
 service:
   telemetry:
     metrics:
       readers:
-        - pull: {exporter: {prometheus: {host: "${env:POD_IP}", port: 8888}}}
+        - pull: {exporter: {prometheus: {host: "${env:POD_IP}", port: {{ .Values.ports.collector.metrics }}}}}
 {{- end -}}
 
 {{- define "alexandrite.collector.agentPod" -}}
 {{- $pod := include "alexandrite.collector.podCommon" . | fromYaml -}}
-{{- $receivers := dict "receivers" (dict "otlp" (dict "protocols" (dict "grpc" (dict "endpoint" "${env:POD_IP}:4317")))) -}}
+{{- $receivers := dict "receivers" (dict "otlp" (dict "protocols" (dict "grpc" (dict "endpoint" (printf "${env:POD_IP}:%v" .Values.ports.collector.otlpGrpc))))) -}}
 {{- toYaml (mergeOverwrite $pod $receivers) -}}
 {{- end -}}
 
 {{- define "alexandrite.collector.gatewayPod" -}}
 {{- $pod := include "alexandrite.collector.podCommon" . | fromYaml -}}
-{{- $exporters := dict "exporters" (dict "prometheus" (dict "endpoint" "${env:POD_IP}:8889")) -}}
+{{- $exporters := dict "exporters" (dict "prometheus" (dict "endpoint" (printf "${env:POD_IP}:%v" .Values.ports.collector.spanmetrics))) -}}
 {{- toYaml (mergeOverwrite $pod $exporters) -}}
 {{- end -}}
 

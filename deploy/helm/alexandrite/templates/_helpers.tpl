@@ -66,7 +66,7 @@ passwords and the Erlang cookie), else a new random one. Call with
 {{- end -}}
 
 {{- define "alexandrite.postgresPort" -}}
-{{- if .Values.postgresql.enabled -}}5432{{- else -}}{{ .Values.postgresql.external.port }}{{- end -}}
+{{- if .Values.postgresql.enabled -}}{{ .Values.ports.postgresql }}{{- else -}}{{ .Values.postgresql.external.port | default .Values.ports.postgresql }}{{- end -}}
 {{- end -}}
 
 {{- define "alexandrite.amqpHost" -}}
@@ -78,7 +78,7 @@ passwords and the Erlang cookie), else a new random one. Call with
 {{- end -}}
 
 {{- define "alexandrite.amqpPort" -}}
-{{- if .Values.rabbitmq.enabled -}}5672{{- else -}}{{ .Values.rabbitmq.external.port }}{{- end -}}
+{{- if .Values.rabbitmq.enabled -}}{{ .Values.ports.rabbitmq.amqp }}{{- else -}}{{ .Values.rabbitmq.external.port | default .Values.ports.rabbitmq.amqp }}{{- end -}}
 {{- end -}}
 
 {{- define "alexandrite.mysqlHost" -}}

@@ -11,12 +11,12 @@ crm: {components: [crm], port: {{ .Values.services.crm.port }}}
 mes: {components: [mes], port: {{ .Values.services.mes.port }}}
 files: {components: [files], port: {{ .Values.services.files.port }}}
 notifier: {components: [notifier], port: {{ .Values.services.notifier.port }}}
-otelcol: {components: [collector-agent, collector-gateway], port: 8888}
-spanmetrics: {components: [collector-gateway], port: 8889}
-rabbitmq: {components: [rabbitmq], port: 15692}
-zipkin: {components: [zipkin], port: 9411}
-prometheus: {components: [prometheus], port: 9090}
-alertmanager: {components: [alertmanager], port: 9093}
+otelcol: {components: [collector-agent, collector-gateway], port: {{ .Values.ports.collector.metrics }}}
+spanmetrics: {components: [collector-gateway], port: {{ .Values.ports.collector.spanmetrics }}}
+rabbitmq: {components: [rabbitmq], port: {{ .Values.ports.rabbitmq.metrics }}}
+zipkin: {components: [zipkin], port: {{ .Values.ports.zipkin }}}
+prometheus: {components: [prometheus], port: {{ .Values.ports.prometheus }}}
+alertmanager: {components: [alertmanager], port: {{ .Values.ports.alertmanager }}}
 {{- end -}}
 
 {{- define "alexandrite.prometheus.config" -}}
@@ -38,7 +38,7 @@ alertmanager: {components: [alertmanager], port: 9093}
 {{- $sd := list (dict "role" "pod" "namespaces" (dict "names" (list $.Release.Namespace))) -}}
 {{- $jobs = append $jobs (merge (dict "kubernetes_sd_configs" $sd "relabel_configs" $relabel) (omit $job "static_configs")) -}}
 {{- end -}}
-{{- $alerting := dict "alertmanagers" (list (dict "static_configs" (list (dict "targets" (list (printf "%s-alertmanager:9093" (include "alexandrite.name" .))))))) -}}
+{{- $alerting := dict "alertmanagers" (list (dict "static_configs" (list (dict "targets" (list (printf "%s-alertmanager:%v" (include "alexandrite.name" .) .Values.ports.alertmanager)))))) -}}
 {{- $config := dict "global" $local.global "rule_files" (list "/etc/prometheus/rules/*.yml") "alerting" $alerting "scrape_configs" $jobs -}}
 {{- toYaml $config -}}
 {{- end -}}

@@ -31,7 +31,7 @@ gateway only its runtime role's (never its database owner's). Call with (dict "r
 - {name: GATEWAY_TLS_CERT_FILE, value: /etc/alexandrite/tls/tls.crt}
 - {name: GATEWAY_TLS_KEY_FILE, value: /etc/alexandrite/tls/tls.key}
 - {name: GATEWAY_TLS_CA_FILE, value: /etc/alexandrite/tls/ca.crt}
-- {name: GATEWAY_ZIPKIN_URL, value: {{ printf "http://%s-zipkin:9411" $base | quote }}}
+- {name: GATEWAY_ZIPKIN_URL, value: {{ printf "http://%s-zipkin:%v" $base $root.Values.ports.zipkin | quote }}}
 - {name: GATEWAY_SHOP_URL, value: {{ printf "http://%s-shop:%v" $base $root.Values.services.shop.port | quote }}}
 {{- else }}
 - name: {{ $p }}_DATABASE_URL
@@ -54,14 +54,14 @@ gateway only its runtime role's (never its database owner's). Call with (dict "r
 {{- end }}
 {{- if eq .name "notifier" }}
 - {name: NOTIFIER_SHOP_URL, value: {{ printf "http://%s-shop:%v" $base $root.Values.services.shop.port | quote }}}
-- {name: NOTIFIER_ZIPKIN_URL, value: {{ printf "http://%s-zipkin:9411/zipkin/" $base | quote }}}
+- {name: NOTIFIER_ZIPKIN_URL, value: {{ printf "http://%s-zipkin:%v/zipkin/" $base $root.Values.ports.zipkin | quote }}}
 - {name: NOTIFIER_GATEWAY_URL, value: {{ printf "https://%s-gateway:%v" $base $root.Values.services.gateway.port | quote }}}
 {{- end }}
 - {name: ALEXANDRITE_STATE_DIR, value: /var/lib/alexandrite/state}
 - {name: PYTHONUNBUFFERED, value: "1"}
 - {name: PYTHONDONTWRITEBYTECODE, value: "1"}
 - {name: ALEXANDRITE_TELEMETRY_ENABLED, value: "true"}
-- {name: ALEXANDRITE_TELEMETRY_ENDPOINT, value: {{ printf "https://%s-collector-agent.%s.svc:4317" $base $root.Release.Namespace | quote }}}
+- {name: ALEXANDRITE_TELEMETRY_ENDPOINT, value: {{ printf "https://%s-collector-agent.%s.svc:%v" $base $root.Release.Namespace $root.Values.ports.collector.otlpGrpc | quote }}}
 - {name: ALEXANDRITE_TELEMETRY_CA_FILE, value: /etc/alexandrite/tls/ca.crt}
 - {name: ALEXANDRITE_TELEMETRY_TOKEN_FILE, value: /etc/alexandrite/secrets/otlp-token}
 - {name: ALEXANDRITE_TELEMETRY_ENVIRONMENT, value: {{ $root.Release.Namespace | quote }}}
