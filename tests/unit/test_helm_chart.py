@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -328,3 +330,46 @@ def test_the_vendored_zipkin_schema_equals_the_one_in_the_zipkin_jar() -> None:
     assert vendored.endswith(jar_schema)
     header = vendored[: len(vendored) - len(jar_schema)]
     assert all(line.startswith("--") for line in header.splitlines())
+
+
+def test_every_port_the_chart_renders_comes_from_its_values(helm: Path, tmp_path: Path) -> None:
+    # Every port of values.yaml moved by 20000 (above them all, so none lands on another's
+    # default): not one default may remain in what is rendered, but in deploy/'s files embedded
+    # unchanged (their `:-N` fallbacks are overridden by the chart's ALEXANDRITE_OTELCOL_*_PORT)
+    # and the Secrets (random).
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+
+    def moved(ports: Any) -> Any:
+        if isinstance(ports, dict):
+            return {name: moved(port) for name, port in ports.items()}
+        return ports + 20000
+
+    override = {
+        "ports": moved(values["ports"]),
+        "services": {name: {"port": s["port"] + 20000} for name, s in values["services"].items()},
+    }
+    (tmp_path / "moved.yaml").write_text(yaml.safe_dump(override))
+    manifests = _render(helm, [tmp_path / "moved.yaml"])
+    embedded = {
+        (Path(folder) / name).read_text()
+        for folder, _, names in os.walk(CHART / "files", followlinks=True)
+        for name in names
+    }
+    for manifest in manifests:
+        if manifest["kind"] == "ConfigMap":
+            manifest["data"] = {k: v for k, v in manifest["data"].items() if v not in embedded}
+    rendered = yaml.safe_dump_all([m for m in manifests if m["kind"] != "Secret"])
+    numbers = {int(n) for n in re.findall(r"(?<![\w.])(\d{4,5})(?![\w.])", rendered)}
+    assert sorted(numbers & _ports_in(values)) == []
+    assert _ports_in(override) <= numbers
+
+
+def _ports_in(values: dict[str, Any]) -> set[int]:
+    """Every port number of a values tree's `ports` and `services.<name>.port`."""
+
+    def numbers(ports: Any) -> set[int]:
+        if isinstance(ports, dict):
+            return {n for port in ports.values() for n in numbers(port)}
+        return {ports}
+
+    return numbers(values["ports"]) | {s["port"] for s in values["services"].values()}
