@@ -40,6 +40,8 @@ DEMO_ROTATION = [
     SampleKind.OPEN_CUP_STL,
 ]
 _MATERIALS = ["PLA", "PETG", "ABS", "resin"]
+# A model upload refused because the analysis queue is full (503) is tried this many times.
+_UPLOAD_ATTEMPTS = 6
 
 
 @dataclass
@@ -74,14 +76,34 @@ async def place_order(
     )
     created.raise_for_status()
     order_id = str(created.json()["id"])
-    uploaded = await client.post(
-        f"{shop_url}/api/v1/orders/{order_id}/model",
-        files={"file": (kind.value, samples[kind], "application/octet-stream")},
-    )
+    url = f"{shop_url}/api/v1/orders/{order_id}/model"
+    uploaded = await _upload_model(client, url, kind, samples)
     uploaded.raise_for_status()
     submitted = await client.post(f"{shop_url}/api/v1/orders/{order_id}/submit")
     submitted.raise_for_status()
     return order_id
+
+
+async def _upload_model(
+    client: httpx.AsyncClient, url: str, kind: SampleKind, samples: dict[SampleKind, bytes]
+) -> httpx.Response:
+    """Upload as a polite client does: a full analysis queue (503) is asked again after its
+    Retry-After, a bounded number of times, instead of leaving the order in ``created``."""
+    for attempt in range(1, _UPLOAD_ATTEMPTS + 1):
+        response = await client.post(
+            url, files={"file": (kind.value, samples[kind], "application/octet-stream")}
+        )
+        if response.status_code != 503 or attempt == _UPLOAD_ATTEMPTS:
+            return response
+        await asyncio.sleep(_retry_after_s(response))
+    raise AssertionError("unreachable")
+
+
+def _retry_after_s(response: httpx.Response) -> float:
+    try:
+        return min(max(float(response.headers.get("retry-after", "1")), 0.1), 10.0)
+    except ValueError:
+        return 1.0
 
 
 async def wait_terminal(
@@ -185,5 +207,5 @@ def print_summary(result: DemoResult, console: Console, trace_ui: str | None) ->
             console.print(f"    journey: {trace_ui}orders/{order_id}")
             console.print(
                 f"    Zipkin:  {trace_ui}zipkin/?annotationQuery=order.id%3D{order_id}"
-                "&lookback=86400000"
+                "&lookback=3600000&limit=10"
             )
