@@ -177,3 +177,21 @@ def test_our_collector_build_accepts_the_configuration_compose_gives_each_tier(
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_service_is_given_only_its_own_database_password(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("shop", "crm", "mes", "files", "notifier"):
+        given = {s for s in services[name]["secrets"] if s.endswith("database-password")}
+        assert given == {f"{name}-database-password"}, name
+    # The gateway runs as its runtime role: never the audit log's owner, nor the administrator.
+    gateway = {s for s in services["gateway"]["secrets"] if s.endswith("database-password")}
+    assert gateway == {"gateway-database-password"}
+    assert "GATEWAY_OWNER_DATABASE_URL" not in str(services["gateway"])
+    # Migrations run as each database's owner, not as PostgreSQL's administrator.
+    assert "database-password" not in services["migrate"]["secrets"]
+    init = (COMPOSE_DIR / "postgres-init.sh").read_text()
+    for name in ("shop", "crm", "mes", "files", "notifier"):
+        assert f"{name}-database-password" in services["postgres"]["secrets"]
+    assert 'owned_database "alexandrite_${service}" "alexandrite_${service}"' in init
+    assert "REVOKE ALL ON DATABASE $1 FROM PUBLIC" in init
