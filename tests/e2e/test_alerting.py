@@ -109,7 +109,7 @@ async def test_crm_errors_reach_the_notifier_as_an_error_rate_alert(
     assert took < DELIVERY_BUDGET_S
     assert notification["severity"] == "page"
     assert notification["annotations"]["summary"].startswith("crm: ")
-    assert notification["deliveries"] == {"log": "delivered"}
+    assert (await monitoring.delivered(notification))["deliveries"] == {"log": "delivered"}
 
 
 async def test_a_stopped_collector_reaches_the_notifier_as_a_pipeline_alert(

@@ -116,7 +116,7 @@ async def test_an_order_stuck_behind_a_paused_consumer_reaches_the_notifier_with
         assert enrichment["order_id"] == order_id  # the oldest approved order: ours
         assert enrichment["links"]["zipkin"].endswith(f"annotationQuery=order.id%3D{order_id}")
         assert enrichment["links"]["journey"] == f"{GATEWAY.url}/orders/{order_id}"
-        assert firing["deliveries"] == {"log": "delivered"}
+        assert (await monitoring.delivered(firing))["deliveries"] == {"log": "delivered"}
 
         # Resumed: MES queues the job, the order moves on, the alert resolves.
         await wait_for_shop_status(client, platform, order_id, "queued")

@@ -54,6 +54,22 @@ class Monitoring:
         notifications: list[dict[str, Any]] = response.json()
         return notifications
 
+    async def delivered(self, notification: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
+        """The notification again once no delivery of it is pending: the notifier stores what
+        Alertmanager sends first and delivers it afterwards (retried), so a notification read
+        the moment it appears may still say ``pending``."""
+
+        async def settled() -> dict[str, Any] | None:
+            for again in await self.notifications():
+                same = again["id"] == notification["id"]
+                if same and "pending" not in again["deliveries"].values():
+                    return again
+            return None
+
+        return await eventually(
+            settled, timeout=timeout, interval=0.2, what=f"{notification['alertname']} delivered"
+        )
+
     async def query(self, promql: str) -> list[dict[str, Any]]:
         async with httpx.AsyncClient(timeout=10) as client:
             response = await client.get(
