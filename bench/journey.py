@@ -435,14 +435,7 @@ def run_journey(config: JourneyConfig | None = None, storage: str = "mysql") -> 
     zipkin = BenchProcess(
         dataclasses.replace(program, name="zipkin-bench-journey"), bench_dir() / "logs"
     )
-    shop_db = fresh_databases(("shop",), suffix="bench_journey")["shop"]
-    shop = service_process(
-        "shop",
-        name="shop-bench-journey",
-        database_url=shop_db,
-        amqp_url=bench_amqp_url(),
-        telemetry=None,
-    )
+    shop_db, shop = _journey_shop()
     try:
         zipkin.start()
         shop.start()
@@ -477,6 +470,19 @@ def run_journey(config: JourneyConfig | None = None, storage: str = "mysql") -> 
     }
 
 
+def _journey_shop() -> tuple[str, BenchProcess]:
+    """The Shop whose trace index the journey reads (untraced), and its fresh database's URL."""
+    shop_db = fresh_databases(("shop",), suffix="bench_journey")["shop"]
+    shop = service_process(
+        "shop",
+        name="shop-bench-journey",
+        database_url=shop_db,
+        amqp_url=bench_amqp_url(),
+        telemetry=None,
+    )
+    return shop_db, shop
+
+
 def _run_on_opensearch(config: JourneyConfig) -> dict[str, Any]:
     paths = bench_paths()
     logs = bench_dir() / "logs"
@@ -490,14 +496,7 @@ def _run_on_opensearch(config: JourneyConfig) -> dict[str, Any]:
         paths, "elasticsearch", port=port, opensearch_url=node.url, jar=ensure_zipkin_jar(paths)
     )
     zipkin = BenchProcess(dataclasses.replace(program, name="zipkin-bench-journey-os"), logs)
-    shop_db = fresh_databases(("shop",), suffix="bench_journey")["shop"]
-    shop = service_process(
-        "shop",
-        name="shop-bench-journey",
-        database_url=shop_db,
-        amqp_url=bench_amqp_url(),
-        telemetry=None,
-    )
+    shop_db, shop = _journey_shop()
     try:
         opensearch.start()
         shop.start()
