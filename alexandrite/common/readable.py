@@ -5,7 +5,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-__all__ = ["clock", "duration", "moment", "yes_no"]
+__all__ = ["clock", "duration", "ended_stage", "moment", "yes_no"]
+
+# Where an order was when it ended, by the status it left, as support's sentences say it
+# ("Failed in production", "Rejected in review"): the console's verdict and the notifier's.
+_STAGE_OF_STATUS = {
+    "queued": "in production",
+    "in_production": "in production",
+    "approved": "in production",
+    "in_review": "in review",
+    "submitted": "in review",
+    "created": "before submission",
+}
+
+
+def ended_stage(previous_status: str) -> str:
+    """``in production`` for an order that ended after ``queued``; ``in <status>`` otherwise."""
+    return _STAGE_OF_STATUS.get(previous_status, f"in {previous_status}")
 
 
 def duration(seconds: float | None) -> str:

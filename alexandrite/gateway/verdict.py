@@ -16,21 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from alexandrite.common.readable import clock, duration
+from alexandrite.common.readable import clock, duration, ended_stage
 from alexandrite.common.status_limits import StatusLimit
 from alexandrite.gateway.span_reading import Hop, SpanError
 
 __all__ = ["Step", "decide"]
-
-# Where an order was when it ended in each terminal status, as the sentence says it.
-_STAGE = {
-    "queued": "in production",
-    "in_production": "in production",
-    "approved": "in production",
-    "in_review": "in review",
-    "submitted": "in review",
-    "created": "before submission",
-}
 
 
 @dataclass(frozen=True)
@@ -135,7 +125,7 @@ def decide(
         error = _failure_step(steps, errors) if status != "cancelled" else None
         text = reason or (error.message if error is not None else None)
         previous = steps[-2].status if len(steps) > 1 else "created"
-        stage = _STAGE.get(previous, f"in {previous}")
+        stage = ended_stage(previous)
         word = {"failed": "Failed", "rejected": "Rejected", "cancelled": "Cancelled"}[status]
         at = f" at {clock(current.entered)}" if current is not None else ""
         on_printer = f" on printer {printer}" if printer and status == "failed" else ""

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from alexandrite.common.http_client import ServiceClient
-from alexandrite.common.readable import clock, duration
+from alexandrite.common.readable import clock, duration, ended_stage
 
 __all__ = ["Enricher", "OrderLookup", "failure_verdict", "order_links"]
 
@@ -30,16 +30,6 @@ ORDER_ALERTS = frozenset({"OrderStuck", "OrderFailed"})
 DEFAULT_FAILURE_WINDOW_S = 3600.0
 # Alertmanager groups and repeats: an order that failed a little before the window still counts.
 _WINDOW_SLACK_S = 300.0
-# Where an order was when it failed, as the console's verdict says it (alexandrite.gateway.
-# verdict; tests/unit/test_notifier_enrichment.py checks that both say the same sentence).
-_STAGE = {
-    "queued": "in production",
-    "in_production": "in production",
-    "approved": "in production",
-    "in_review": "in review",
-    "submitted": "in review",
-    "created": "before submission",
-}
 
 
 class OrderLookup(ServiceClient):
@@ -82,7 +72,7 @@ def failure_verdict(order: dict[str, Any]) -> str:
     the printer and the failing span): ``Failed in production at 06:56:37: nozzle clog``."""
     history = order.get("history") or []
     previous = str(history[-2]["status"]) if len(history) > 1 else "created"
-    stage = _STAGE.get(previous, f"in {previous}")
+    stage = ended_stage(previous)
     failed_at = _entered_status(order, "failed")
     reason = order.get("reason") or "no reason recorded"
     return f"Failed {stage} at {clock(failed_at)}: {reason}"
