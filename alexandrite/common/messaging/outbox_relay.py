@@ -13,7 +13,7 @@ import logging
 from datetime import UTC, datetime
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alexandrite.common.messaging.broker import Broker, BrokerUnavailable
@@ -64,10 +64,13 @@ class OutboxRelay:
         async with self._sessions() as session:
             await session.connection()
             with suppress_instrumentation():
-                rows = await session.execute(
-                    select(self._outbox.c.id).where(self._outbox.c.published_at.is_(None))
+                # Counted in the database: a backlog from a broker outage can be large.
+                count = await session.execute(
+                    select(func.count())
+                    .select_from(self._outbox)
+                    .where(self._outbox.c.published_at.is_(None))
                 )
-            return len(rows.all())
+            return int(count.scalar_one())
 
     async def _run(self) -> None:
         backoff = self._poll_interval_s
