@@ -37,22 +37,12 @@ from alexandrite.common.messaging.broker import Broker, BrokerUnavailable
 from alexandrite.common.messaging.event import Event
 from alexandrite.common.messaging.publisher import publish_event
 from alexandrite.common.messaging.topology import DLX, declare_events_exchange, queue_arguments
-from alexandrite.crm.app import create_app as create_crm
-from alexandrite.crm.settings import Settings as CrmSettings
-from alexandrite.files.app import create_app as create_files
-from alexandrite.files.settings import Settings as FilesSettings
-from alexandrite.mes.app import create_app as create_mes
-from alexandrite.mes.settings import Settings as MesSettings
 from alexandrite.ops import rabbitmq_cluster as cluster
 from alexandrite.ops.paths import Paths
-from alexandrite.ops.scratch_database import fresh_database
-from alexandrite.shop.app import create_app as create_shop
-from alexandrite.shop.settings import Settings as ShopSettings
 from tests.integration.conftest import Platform
 from tests.integration.flow import place_order, submit
-from tests.support.infra import free_port
+from tests.integration.own_platform import own_platform
 from tests.support.polling import eventually
-from tests.support.servers import serve_in_process
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
@@ -80,79 +70,19 @@ async def platform_on_cluster(directory: Path, suffix: str) -> AsyncIterator[Pla
     with contextlib.suppress(ConnectionError):
         await asyncio.to_thread(cluster.delete_vhost, vhost)
     amqp_url = await asyncio.to_thread(cluster.ensure_vhost, vhost)
-    common: dict[str, Any] = {
-        "amqp_url": amqp_url,
-        "queue_type": "quorum",
-        "faults_file": directory / "faults.json",
-        "consumer_retry_delays_ms": [100, 200, 300],
-        "consumer_max_attempts": 3,
-        "outbox_poll_interval_s": 0.2,
+    settings: dict[str, dict[str, Any]] = {
+        "common": {"queue_type": "quorum"},
+        "crm": {"auto_approve": True},
+        "mes": {
+            "simulate_printers": True,
+            "printers": 4,
+            "failure_rate": 0.2,
+            "failure_seed": 14,
+            "print_seconds_max": 1.0,
+        },
     }
-    ports = {name: free_port() for name in ("files", "crm", "mes", "shop")}
-    files_url = f"http://127.0.0.1:{ports['files']}"
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def serve(name: str, app: Any) -> Any:
-            return await stack.enter_async_context(serve_in_process(name, app, ports[name]))
-
-        files = await serve(
-            "files",
-            create_files(
-                FilesSettings(
-                    port=ports["files"],
-                    database_url=await fresh_database("files", suffix),
-                    storage_dir=directory / "models",
-                    **common,
-                )
-            ),
-        )
-        crm = await serve(
-            "crm",
-            create_crm(
-                CrmSettings(
-                    port=ports["crm"],
-                    database_url=await fresh_database("crm", suffix),
-                    files_url=files_url,
-                    auto_approve=True,
-                    **common,
-                )
-            ),
-        )
-        mes = await serve(
-            "mes",
-            create_mes(
-                MesSettings(
-                    port=ports["mes"],
-                    database_url=await fresh_database("mes", suffix),
-                    files_url=files_url,
-                    simulate_printers=True,
-                    printers=4,
-                    failure_rate=0.2,
-                    failure_seed=14,
-                    print_seconds_max=1.0,
-                    **common,
-                )
-            ),
-        )
-        shop = await serve(
-            "shop",
-            create_shop(
-                ShopSettings(
-                    port=ports["shop"],
-                    database_url=await fresh_database("shop", suffix),
-                    files_url=files_url,
-                    **common,
-                )
-            ),
-        )
-        yield Platform(
-            shop=shop,
-            crm=crm,
-            mes=mes,
-            files=files,
-            amqp_url=amqp_url,
-            faults_file=common["faults_file"],
-        )
+    async with own_platform(directory, suffix, amqp_url=amqp_url, settings=settings) as running:
+        yield running
     with contextlib.suppress(ConnectionError):
         await asyncio.to_thread(cluster.delete_vhost, vhost)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +38,26 @@ def _own_vhost(vhost: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def own_platform(directory: Path, suffix: str) -> AsyncIterator[Platform]:
-    amqp_url = _own_vhost(f"alexandrite-{suffix}")
+async def own_platform(
+    directory: Path,
+    suffix: str,
+    *,
+    amqp_url: str | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+) -> AsyncIterator[Platform]:
+    """The four services in-process. ``amqp_url``: a broker vhost of the caller's (default: a
+    fresh vhost of the single broker); ``settings``: more settings per service (``"common"``
+    for all four), e.g. a cluster's quorum queues or the MES's simulated printers."""
+    amqp_url = amqp_url or _own_vhost(f"alexandrite-{suffix}")
     faults_file = directory / "run" / "faults.json"
+    more = settings or {}
     common: dict[str, Any] = {
         "amqp_url": amqp_url,
         "faults_file": faults_file,
         "consumer_retry_delays_ms": RETRY_DELAYS_MS,
         "consumer_max_attempts": 3,
         "outbox_poll_interval_s": 0.2,
+        **more.get("common", {}),
     }
     ports = {name: free_port() for name in ("files", "crm", "mes", "shop")}
     files_url = f"http://127.0.0.1:{ports['files']}"
@@ -63,6 +74,7 @@ async def own_platform(directory: Path, suffix: str) -> AsyncIterator[Platform]:
                     database_url=await fresh_database("files", suffix),
                     storage_dir=directory / "models",
                     **common,
+                    **more.get("files", {}),
                 )
             ),
         )
@@ -74,6 +86,7 @@ async def own_platform(directory: Path, suffix: str) -> AsyncIterator[Platform]:
                     database_url=await fresh_database("crm", suffix),
                     files_url=files_url,
                     **common,
+                    **more.get("crm", {}),
                 )
             ),
         )
@@ -85,6 +98,7 @@ async def own_platform(directory: Path, suffix: str) -> AsyncIterator[Platform]:
                     database_url=await fresh_database("mes", suffix),
                     files_url=files_url,
                     **common,
+                    **more.get("mes", {}),
                 )
             ),
         )
@@ -96,6 +110,7 @@ async def own_platform(directory: Path, suffix: str) -> AsyncIterator[Platform]:
                     database_url=await fresh_database("shop", suffix),
                     files_url=files_url,
                     **common,
+                    **more.get("shop", {}),
                 )
             ),
         )
