@@ -47,6 +47,7 @@ from alexandrite.ops.zipkin import (
     retention_program,
     zipkin_program,
 )
+from alexandrite.ops.zipkin_dependencies import zipkin_dependencies_program
 
 __all__ = [
     "SERVICE_PROCESSES",
@@ -188,6 +189,8 @@ def programs(paths: Paths, tls: TlsMaterial, options: StackOptions) -> list[Prog
                 opensearch_program(),
                 zipkin_program(paths, "elasticsearch"),
                 opensearch_retention_program(options.retention_days),
+                # Zipkin's dependency page on OpenSearch reads only links a job has written.
+                zipkin_dependencies_program(),
             ]
         else:
             result.append(zipkin_program(paths, options.trace_storage))
