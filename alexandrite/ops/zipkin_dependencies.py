@@ -11,8 +11,8 @@ Spark 2.4) cannot run on Java 17 (docs/scaling.md), so this job does the same wo
 2. link each trace as Zipkin's DependencyLinker does (alexandrite.ops.dependency_linker);
 3. write one document per (parent, child) with the job's own document shape (`id`
    "parent|child", parent, child, callCount, errorCount) into the day's dependency index, whose
-   template Zipkin installs at start, then delete the day's documents this run did not write:
-   a rerun overwrites the day.
+   template Zipkin installs at start, and delete the day's documents this run did not find, in
+   one bulk request: a rerun overwrites the day.
 
 Like upstream it links the spans stored under one day: a trace that crosses midnight UTC is
 linked as two. Upstream groups by the low 64 bits of the trace id, we by the whole id; Zipkin
@@ -112,15 +112,12 @@ class _PointInTime:
         self.id: str | None = None
         if response.status_code == 404:
             return  # no span that day
-        response.raise_for_status()
-        self.id = response.json()["pit_id"]
+        self.id = _checked(response).json()["pit_id"]
 
     def search(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         assert self.id is not None
         body = {**body, "pit": {"id": self.id, "keep_alive": _KEEP_ALIVE}}
-        response = self.client.post("/_search", json=body)
-        response.raise_for_status()
-        result = response.json()
+        result = _checked(self.client.post("/_search", json=body)).json()
         self.id = result.get("pit_id", self.id)
         hits: list[dict[str, Any]] = result["hits"]["hits"]
         return hits
@@ -176,6 +173,16 @@ def read_traces(
         pit.close()
 
 
+def _checked(response: httpx.Response) -> httpx.Response:
+    if response.is_error:
+        request = response.request
+        raise OpenSearchError(
+            f"{request.method} {request.url.path} answered {response.status_code}: "
+            f"{response.text[:2000]}"
+        )
+    return response
+
+
 def _template_installed(client: httpx.Client) -> bool:
     return any(client.get(path).status_code == 200 for path in _TEMPLATES)
 
@@ -187,30 +194,34 @@ def write_links(client: httpx.Client, day: date, links: list[Link]) -> None:
         # Without Zipkin's template the index would get dynamic mappings and a replica.
         raise OpenSearchError("Zipkin has not installed its zipkin-dependency template yet")
     ids = [f"{link.parent}|{link.child}" for link in links]
-    if links:
-        lines = []
-        for doc_id, link in zip(ids, links, strict=True):
-            lines.append(json.dumps({"index": {"_index": index, "_id": doc_id}}))
-            document: dict[str, str | int] = {"id": doc_id, "parent": link.parent}
-            document |= {"child": link.child, "callCount": link.call_count}
-            document["errorCount"] = link.error_count
-            lines.append(json.dumps(document))
-        response = client.post(
-            "/_bulk",
-            params={"refresh": "true"},
-            content="\n".join(lines) + "\n",
-            headers={"Content-Type": "application/x-ndjson"},
-        )
-        response.raise_for_status()
-        if response.json().get("errors"):
-            raise OpenSearchError(f"writing the links of {day} failed: {response.text[:2000]}")
-    # Links of an earlier run that this one did not find (e.g. after a fix to linking) go.
-    stale = {"bool": {"must_not": {"ids": {"values": ids}}}} if ids else {"match_all": {}}
-    client.post(
-        f"/{index}/_delete_by_query",
-        params={"refresh": "true", "conflicts": "proceed", "ignore_unavailable": "true"},
-        json={"query": stale},
-    ).raise_for_status()
+    lines = []
+    for doc_id, link in zip(ids, links, strict=True):
+        lines.append(json.dumps({"index": {"_index": index, "_id": doc_id}}))
+        document: dict[str, str | int] = {"id": doc_id, "parent": link.parent}
+        document |= {"child": link.child, "callCount": link.call_count}
+        document["errorCount"] = link.error_count
+        lines.append(json.dumps(document))
+    # Links of an earlier run that this one did not find (e.g. after a fix to linking) go. The
+    # index holds one small document per link, and Zipkin reads at most 10,000 of them.
+    existing = client.post(
+        f"/{index}/_search",
+        params={"ignore_unavailable": "true"},
+        json={"size": TRACE_LIMIT, "_source": False},
+    )
+    written = set(ids)
+    for hit in _checked(existing).json()["hits"]["hits"]:
+        if hit["_id"] not in written:
+            lines.append(json.dumps({"delete": {"_index": index, "_id": hit["_id"]}}))
+    if not lines:
+        return
+    response = client.post(
+        "/_bulk",
+        params={"refresh": "true"},
+        content="\n".join(lines) + "\n",
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    if _checked(response).json().get("errors"):
+        raise OpenSearchError(f"writing the links of {day} failed: {response.text[:2000]}")
 
 
 def link_day(url: str, day: date, page_size: int = PAGE_SIZE) -> DayLinks:

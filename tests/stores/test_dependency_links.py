@@ -1,0 +1,196 @@
+"""Zipkin's dependency graph on OpenSearch: spans posted to Zipkin, our job run, the links read
+back from Zipkin's /api/v2/dependencies with their call and error counts.
+
+A node and a Zipkin of the test's own on free ports (tests/support/stores.py).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from alexandrite.ops.opensearch import OpenSearchNode
+from alexandrite.ops.paths import REPO_ROOT, Paths
+from alexandrite.ops.zipkin_dependencies import dependency_index, link_day
+from tests.support.stores import running_opensearch, running_zipkin
+
+pytestmark = [pytest.mark.stores, pytest.mark.timeout(10 * 60)]
+
+STORE_DEADLINE = 30.0
+
+
+@dataclass(frozen=True)
+class Store:
+    node: OpenSearchNode
+    zipkin_url: str
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    paths = Paths(state=tmp_path_factory.mktemp("state"), cache=Paths.from_env().cache).ensure()
+    with (
+        running_opensearch(paths, f"test-{secrets.token_hex(4)}") as node,
+        running_zipkin(paths, "elasticsearch", node) as zipkin_url,
+    ):
+        yield Store(node, zipkin_url)
+
+
+def _span(
+    trace_id: str,
+    span_id: str,
+    parent_id: str | None,
+    kind: str,
+    service: str,
+    remote: str | None = None,
+    *,
+    at_us: int,
+    error: bool = False,
+) -> dict[str, Any]:
+    span: dict[str, Any] = {
+        "traceId": trace_id,
+        "id": span_id,
+        "name": f"{kind.lower()} {service}",
+        "kind": kind,
+        "timestamp": at_us,
+        "duration": 1000,
+        "localEndpoint": {"serviceName": service},
+    }
+    if parent_id:
+        span["parentId"] = parent_id
+    if remote:
+        span["remoteEndpoint"] = {"serviceName": remote}
+    if error:
+        span["tags"] = {"error": "file-storage answered 503"}
+    return span
+
+
+def _order_trace(at_us: int, *, failing_upload: bool) -> list[dict[str, Any]]:
+    """shop-api publishes, crm-api consumes through RabbitMQ and calls file-storage (the OTel
+    way: client and server spans with their own ids), failing when `failing_upload`."""
+    trace = secrets.token_hex(16)
+    ids = [secrets.token_hex(8) for _ in range(5)]
+    return [
+        _span(trace, ids[0], None, "SERVER", "shop-api", at_us=at_us),
+        _span(trace, ids[1], ids[0], "PRODUCER", "shop-api", "rabbitmq", at_us=at_us + 10),
+        _span(trace, ids[2], ids[1], "CONSUMER", "crm-api", "rabbitmq", at_us=at_us + 20),
+        _span(trace, ids[3], ids[2], "CLIENT", "crm-api", at_us=at_us + 30, error=failing_upload),
+        _span(trace, ids[4], ids[3], "SERVER", "file-storage", at_us=at_us + 40),
+    ]
+
+
+def _orphan_trace(at_us: int) -> list[dict[str, Any]]:
+    """mes-api's server span whose parent was never stored, and its call to an uninstrumented
+    crm-api (a client span naming its remote side): the client is still linked."""
+    trace, missing, server, client = (secrets.token_hex(n) for n in (16, 8, 8, 8))
+    return [
+        _span(trace, server, missing, "SERVER", "mes-api", at_us=at_us),
+        _span(trace, client, server, "CLIENT", "mes-api", "crm-api", at_us=at_us + 10),
+    ]
+
+
+EXPECTED = {
+    ("shop-api", "rabbitmq"): (3, 0),
+    ("rabbitmq", "crm-api"): (3, 0),
+    # The failing client's error counts on the link its server side makes.
+    ("crm-api", "file-storage"): (3, 1),
+    ("mes-api", "crm-api"): (1, 0),
+}
+
+
+def _post_and_wait(zipkin_url: str, traces: list[list[dict[str, Any]]]) -> None:
+    for trace in traces:
+        response = httpx.post(f"{zipkin_url}/api/v2/spans", json=trace, timeout=10)
+        assert response.status_code == 202, response.text
+    deadline = time.monotonic() + STORE_DEADLINE
+    for trace in traces:
+        trace_id = trace[0]["traceId"]
+        while True:
+            response = httpx.get(f"{zipkin_url}/api/v2/trace/{trace_id}", timeout=10)
+            if response.status_code == 200 and len(response.json()) == len(trace):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"trace {trace_id} not stored within {STORE_DEADLINE} s")
+            time.sleep(0.3)
+
+
+def _dependencies(zipkin_url: str) -> dict[tuple[str, str], tuple[int, int]]:
+    response = httpx.get(
+        f"{zipkin_url}/api/v2/dependencies",
+        params={"endTs": int(time.time() * 1000), "lookback": 86_400_000},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return {
+        (link["parent"], link["child"]): (link["callCount"], link.get("errorCount", 0))
+        for link in response.json()
+    }
+
+
+def test_zipkin_shows_the_links_the_job_writes_with_their_calls_and_errors(store: Store) -> None:
+    now_us = int(time.time() * 1_000_000)
+    day = datetime.fromtimestamp(now_us / 1_000_000, UTC).date()
+    traces = [
+        _order_trace(now_us, failing_upload=True),
+        _order_trace(now_us + 1000, failing_upload=False),
+        _order_trace(now_us + 2000, failing_upload=False),
+        _orphan_trace(now_us + 3000),
+    ]
+    _post_and_wait(store.zipkin_url, traces)
+    # Before the job, Zipkin on OpenSearch has no links at all: it never links by itself.
+    assert _dependencies(store.zipkin_url) == {}
+
+    # A link an earlier run wrote and this one does not find is removed (the day is overwritten).
+    stale = {"id": "old|gone", "parent": "old", "child": "gone", "callCount": 9, "errorCount": 0}
+    httpx.put(
+        f"{store.node.url}/{dependency_index(day)}/_doc/old|gone",
+        params={"refresh": "true"},
+        json=stale,
+        timeout=10,
+    ).raise_for_status()
+    assert ("old", "gone") in _dependencies(store.zipkin_url)
+
+    result = link_day(store.node.url, day)
+    assert (result.traces, result.spans) == (4, 17)
+    assert _dependencies(store.zipkin_url) == EXPECTED
+
+    # Hourly reruns overwrite the day instead of adding to it; pages of 3 spans cut traces in
+    # two and hold a single trace alone, and still give the same links.
+    link_day(store.node.url, day, page_size=3)
+    link_day(store.node.url, day)
+    assert _dependencies(store.zipkin_url) == EXPECTED
+    # Zipkin's template (one shard, no replica) shaped the index: green on a single node.
+    health = httpx.get(
+        f"{store.node.url}/_cluster/health/{dependency_index(day)}", timeout=10
+    ).json()
+    assert health["status"] == "green", health
+
+
+def test_the_command_links_a_day_without_spans_to_nothing_and_exits_0(store: Store) -> None:
+    day = date(2020, 1, 1)  # no index for that day exists
+    command = [sys.executable, "-m", "alexandrite.ops.zipkin_dependencies"]
+    result = subprocess.run(
+        [*command, "--day", day.isoformat(), "--url", store.node.url],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, env=dict(os.environ),
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2020-01-01: 0 links from 0 spans"
+    missing = httpx.head(f"{store.node.url}/{dependency_index(day)}", timeout=10)
+    assert missing.status_code == 404
+
+    unreachable = subprocess.run(
+        [*command, "--day", day.isoformat(), "--url", "http://127.0.0.1:9"],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, check=False,
+    )  # fmt: skip
+    assert unreachable.returncode == 1
+    assert "dependency links of 2020-01-01" in unreachable.stderr
