@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ from bench.platform import (
 )
 from bench.processes import BenchProcess
 from bench.profile import Profiler
-from bench.stats import summary
+from bench.stats import percentile, summary
 
 __all__ = ["FlowConfig", "run_flow"]
 
@@ -49,6 +50,9 @@ class FlowConfig:
     orders: int = 150
     concurrency: int = 16
     round_timeout_s: float = 120.0
+    # A quiet window after the warm-up, in which every process's idle CPU (relay polls, the
+    # printers' polls, sweepers, the JVMs) is measured, to be separated from the work of orders.
+    idle_s: float = 20.0
 
 
 @dataclass
@@ -138,37 +142,72 @@ async def _count_completed(database_url: str) -> tuple[int, int]:
     return counts.get("completed", 0), other
 
 
+async def _sessions(database_url: str) -> dict[str, int]:
+    """Connections PostgreSQL has accepted so far into each database of this side's set
+    (``pg_stat_database.sessions``): a pool that keeps its connections opens a handful per
+    round, one that throws them away opens one per transaction past its size."""
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        suffix = database_url.rsplit("/", 1)[1].removeprefix("alexandrite_shop")
+        rows = await connection.fetch(
+            "SELECT datname, sessions FROM pg_stat_database WHERE datname LIKE $1",
+            f"alexandrite_%{suffix}",
+        )
+    finally:
+        await connection.close()
+    return {str(row["datname"]): int(row["sessions"]) for row in rows}
+
+
 async def _round(services: ServiceSet, config: FlowConfig) -> dict[str, Any]:
     model = sample_bytes(SampleKind.CUBE_STL)
     shop = services.shop_url
+    sessions_before = await _sessions(services.shop_database)
     before, before_other = await _count_completed(services.shop_database)
+    # Each count below is a connection of the bench's own to the Shop's database.
+    own_connections = 2
     placed = 0
     errors: list[str] = []
     numbers = iter(range(config.orders))
+    # How long each of the three requests took: says which step bounds the placing rate.
+    steps: dict[str, list[float]] = {"create": [], "upload": [], "submit": []}
+
+    async def timed(step: str, call: Awaitable[httpx.Response]) -> httpx.Response:
+        begun = time.perf_counter()
+        response = await call
+        steps[step].append(time.perf_counter() - begun)
+        return response
 
     async def client_loop(client: httpx.AsyncClient) -> None:
         nonlocal placed
         for number in numbers:
             try:
-                created = await client.post(
-                    f"{shop}/api/v1/orders",
-                    json={
-                        "customer": {
-                            "name": f"Flow {number}",
-                            "email": f"f{number}@bench.example",
+                created = await timed(
+                    "create",
+                    client.post(
+                        f"{shop}/api/v1/orders",
+                        json={
+                            "customer": {
+                                "name": f"Flow {number}",
+                                "email": f"f{number}@bench.example",
+                            },
+                            "material": "PLA",
+                            "quantity": 1,
                         },
-                        "material": "PLA",
-                        "quantity": 1,
-                    },
+                    ),
                 )
                 created.raise_for_status()
                 order_id = created.json()["id"]
-                uploaded = await client.post(
-                    f"{shop}/api/v1/orders/{order_id}/model",
-                    files={"file": ("cube-20mm.stl", model, "application/octet-stream")},
+                uploaded = await timed(
+                    "upload",
+                    client.post(
+                        f"{shop}/api/v1/orders/{order_id}/model",
+                        files={"file": ("cube-20mm.stl", model, "application/octet-stream")},
+                    ),
                 )
                 uploaded.raise_for_status()
-                submitted = await client.post(f"{shop}/api/v1/orders/{order_id}/submit")
+                submitted = await timed(
+                    "submit", client.post(f"{shop}/api/v1/orders/{order_id}/submit")
+                )
                 submitted.raise_for_status()
                 placed += 1
             except httpx.HTTPError as exc:
@@ -182,17 +221,33 @@ async def _round(services: ServiceSet, config: FlowConfig) -> dict[str, Any]:
     completed = other = 0
     while time.perf_counter() - started < config.round_timeout_s:
         done, finished_otherwise = await _count_completed(services.shop_database)
+        own_connections += 1
         completed, other = done - before, finished_otherwise - before_other
         if completed + other >= placed:
             break
         await asyncio.sleep(0.1)
     seconds = time.perf_counter() - started
+    sessions_after = await _sessions(services.shop_database)
+    opened = {
+        name.removeprefix("alexandrite_").split("_", 1)[0]: count - sessions_before.get(name, 0)
+        for name, count in sessions_after.items()
+    }
+    opened["shop"] = opened.get("shop", 0) - own_connections
     return {
         "placed": placed,
+        # Database connections the services opened during the round, per database.
+        "db_connections_opened": opened,
         "completed": completed,
         "not_completed": placed - completed,
         "errors": errors[:5],
         "placing_s": round(placing_s, 2),
+        "step_ms": {
+            step: {
+                "p50": round(percentile(values, 0.5) * 1000, 1),
+                "p99": round(percentile(values, 0.99) * 1000, 1),
+            }
+            for step, values in steps.items()
+        },
         "seconds": round(seconds, 2),
         "orders_per_s": completed / seconds if seconds else 0.0,
     }
@@ -260,6 +315,8 @@ def run_flow(
     every = [process for s in sets.values() for process in s.processes.values()]
     rounds: dict[str, list[dict[str, Any]]] = {side: [] for side in sets}
     cpu: dict[str, dict[str, float]] = {side: {} for side in sets}
+    # The part of that CPU the same process spends idle over as long as the round lasted.
+    idle_cpu: dict[str, dict[str, float]] = {side: {} for side in sets}
     orders_done: dict[str, int] = dict.fromkeys(sets, 0)
     spans_stored = 0
     try:
@@ -270,6 +327,9 @@ def run_flow(
         # A warm-up round each (imports, pools, JIT of the JVM): not counted.
         for services in sets.values():
             asyncio.run(_round(services, FlowConfig(orders=20, concurrency=4)))
+        idle_rate = _idle_cpu_rates(
+            [*every, *pipeline.resources()], config.idle_s, pipeline=pipeline
+        )
         order = []
         for pair in range(config.pairs):
             order += ["traced", "untraced"] if pair % 2 == 0 else ["untraced", "traced"]
@@ -290,6 +350,10 @@ def run_flow(
                 for process in watched:
                     used = process.sample().cpu_s - before[process.name]
                     cpu[side][process.name] = cpu[side].get(process.name, 0.0) + used
+                    idle_cpu[side][process.name] = (
+                        idle_cpu[side].get(process.name, 0.0)
+                        + idle_rate[process.name] * result["seconds"]
+                    )
                 if side == "traced":
                     spans_stored += _settled_spans(pipeline) - spans_before
         census = _census(pipeline, orders_done["traced"])
@@ -306,6 +370,13 @@ def run_flow(
         resources[side] = {
             name: {
                 "cpu_s_per_1000_orders": round(seconds * per_thousand, 1),
+                # Idle: what the process spent per second in the quiet window, in % of a core;
+                # under load: its CPU in the rounds less that idle rate × the rounds' length.
+                "idle_cpu_percent": round(idle_rate[name] * 100, 2),
+                "idle_cpu_s_per_1000_orders": round(idle_cpu[side][name] * per_thousand, 1),
+                "load_cpu_s_per_1000_orders": round(
+                    max(seconds - idle_cpu[side][name], 0.0) * per_thousand, 1
+                ),
                 "peak_rss_mib": round(
                     next(p.peak_rss for p in [*every, *pipeline.resources()] if p.name == name)
                     / 2**20,
@@ -316,6 +387,10 @@ def run_flow(
         }
     totals = {
         side: sum(v["cpu_s_per_1000_orders"] for v in processes.values())
+        for side, processes in resources.items()
+    }
+    load_totals = {
+        side: sum(v["load_cpu_s_per_1000_orders"] for v in processes.values())
         for side, processes in resources.items()
     }
     pipeline_names = {process.name for process in pipeline.resources()}
@@ -334,6 +409,13 @@ def run_flow(
         # Whole-flow CPU per 1,000 orders, traced (services + Collector + Zipkin) ÷ untraced.
         "cpu_ratio": round(totals.get("traced", float("nan")) / untraced_total, 3),
         "cpu_ratio_services_only": round(services_traced / untraced_total, 3),
+        # The same with each process's idle CPU taken out: what orders cost, traced ÷ untraced.
+        "load_cpu_per_1000_orders": {side: round(v, 1) for side, v in load_totals.items()},
+        "cpu_ratio_under_load": round(
+            load_totals.get("traced", float("nan")) / (load_totals.get("untraced") or float("nan")),
+            3,
+        ),
+        "idle_window_s": config.idle_s,
         "orders_per_round": config.orders,
         "concurrency": config.concurrency,
         "printers": PRINTERS,
@@ -347,6 +429,26 @@ def run_flow(
         },
         "traced_over_untraced": summary(ratios),
         "resources": resources,
+    }
+
+
+def _idle_cpu_rates(
+    processes: list[BenchProcess], seconds: float, pipeline: Pipeline
+) -> dict[str, float]:
+    """Each process's CPU seconds per second over ``seconds`` with no order in flight.
+
+    Waits first for the Collector and Zipkin to have taken the warm-up's last spans, so the
+    window holds only what runs without orders: the outbox relays' and printers' polls, the
+    sweepers, metric collection, the JVMs' own housekeeping.
+    """
+    _settled_spans(pipeline)
+    before = {process.name: process.sample().cpu_s for process in processes}
+    started = time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - started
+    return {
+        process.name: max(process.sample().cpu_s - before[process.name], 0.0) / elapsed
+        for process in processes
     }
 
 

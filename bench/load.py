@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -34,6 +35,8 @@ class RoundResult:
     seconds: float
     latencies_s: list[float] = field(default_factory=list)
     errors: int = 0
+    # Why requests failed ("503 analysis queue full", "ReadTimeout" …): a count is no diagnosis.
+    failures: Counter[str] = field(default_factory=Counter)
 
     @property
     def throughput(self) -> float:
@@ -54,8 +57,13 @@ async def _timed(
     started = time.perf_counter()
     try:
         await request(client, number)
-    except (httpx.HTTPError, AssertionError):
+    except httpx.HTTPError as error:
         result.errors += 1
+        result.failures[type(error).__name__] += 1
+        return
+    except AssertionError as error:
+        result.errors += 1
+        result.failures[str(error)[:120] or "assertion"] += 1
         return
     result.latencies_s.append(time.perf_counter() - started)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,9 +49,20 @@ def order_create(base_url: str) -> Request:
                 "quantity": 1,
             },
         )
-        assert response.status_code == 201, response.text
+        assert response.status_code == 201, _failure(response)
 
     return send
+
+
+def _failure(response: httpx.Response) -> str:
+    """A refused request as its status and the problem's title or detail (what the bench
+    reports per reason), e.g. '503 3 models are being analysed or waiting; try again shortly'."""
+    try:
+        problem = response.json()
+        reason = str(problem.get("detail") or problem.get("title") or "")
+    except (ValueError, AttributeError):
+        reason = response.text
+    return f"{response.status_code} {reason}"[:120]
 
 
 def model_upload(base_url: str) -> Request:
@@ -61,7 +73,7 @@ def model_upload(base_url: str) -> Request:
             f"{base_url}/api/v1/models",
             files={"file": ("cube-20mm.stl", body, "application/octet-stream")},
         )
-        assert response.status_code == 201, response.text
+        assert response.status_code == 201, _failure(response)
 
     return send
 
@@ -109,6 +121,10 @@ def compare(
             "p50_ms": summary([r.latency_ms(0.5) for r in latency[side]]),
             "p99_ms": summary([r.latency_ms(0.99) for r in latency[side]]),
             "errors": sum(r.errors for r in itertools.chain(throughput[side], latency[side])),
+            "failures": {
+                "closed_loop": _reasons(throughput[side]),
+                "open_loop": _reasons(latency[side]),
+            },
         }
     for side in others:
         result["comparisons"][f"{side} / {baseline}"] = {
@@ -132,6 +148,13 @@ def compare(
             ),
         }
     return result
+
+
+def _reasons(rounds: list[RoundResult]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for result in rounds:
+        total.update(result.failures)
+    return dict(total.most_common())
 
 
 def _start_all(processes: list[BenchProcess]) -> None:
