@@ -43,6 +43,12 @@ def create_app(
     settings = settings or Settings()
     metrics = ServiceMetrics()
     mes_metrics = MesMetrics(metrics.registry)
+    # The consumer is built before the fleet (on start-up): it rings through this.
+    fleet_of: list[PrinterFleet] = []
+
+    def job_queued() -> None:
+        for fleet in fleet_of:
+            fleet.job_queued()
 
     async def on_startup(runtime: ServiceRuntime) -> None:
         files = FilesClient(settings.files_url, timeout_s=settings.files_timeout_s)
@@ -69,6 +75,7 @@ def create_app(
         sweeper.start()
         if fleet is not None:
             fleet.start()
+            fleet_of.append(fleet)
         install_part(app, MesRuntime(handlers=handlers, files=files, sweeper=sweeper, fleet=fleet))
 
     async def on_shutdown(runtime: ServiceRuntime) -> None:
@@ -76,6 +83,7 @@ def create_app(
         if mes is None:
             return  # start-up failed before building it: nothing of ours runs
         await mes.sweeper.stop()
+        fleet_of.clear()
         if mes.fleet is not None and await mes.fleet.stop():
             await _let_relay_publish(runtime)
         await mes.files.close()
@@ -87,7 +95,7 @@ def create_app(
         tables=store.tables,
         routers=[router],
         queue=queue_spec(settings.consumer_retry_delays_ms, settings.queue_name),
-        handlers=event_handlers(),
+        handlers=event_handlers(job_queued if settings.simulate_printers else None),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         telemetry_settings=telemetry_settings,

@@ -6,7 +6,10 @@ a ContractViolation, retried, then dead-lettered, because a person must look."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from alexandrite.common import contracts
+from alexandrite.common.after_commit import after_commit
 from alexandrite.common.messaging.consumer import EventHandler
 from alexandrite.common.messaging.event import Event
 from alexandrite.common.unit_of_work import UnitOfWork
@@ -33,9 +36,18 @@ async def on_order_rejected(uow: UnitOfWork, event: Event) -> None:
     await handlers.cancel_job_for_order(uow, rejected.order_id, reason)
 
 
-def event_handlers() -> dict[str, EventHandler]:
+def event_handlers(job_queued: Callable[[], None] | None = None) -> dict[str, EventHandler]:
+    """``job_queued``, when given, is called once a new job's transaction has committed (the
+    simulated fleet's doorbell: a printer takes the job now instead of at its next poll)."""
+
+    async def approved(uow: UnitOfWork, event: Event) -> None:
+        await on_order_approved(uow, event)
+        if job_queued is not None:
+            # A duplicate or a cancelled order rings for nothing: one printer polls once more.
+            after_commit(uow.session.sync_session, job_queued)
+
     return {
-        contracts.OrderApproved.routing_key: on_order_approved,
+        contracts.OrderApproved.routing_key: approved,
         contracts.OrderCancelled.routing_key: on_order_cancelled,
         contracts.OrderRejected.routing_key: on_order_rejected,
     }

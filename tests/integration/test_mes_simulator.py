@@ -3,6 +3,7 @@ their models, prints in the order's trace, then completes or fails them by its f
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -182,3 +183,23 @@ async def test_stopping_the_fleet_fails_the_print_it_cut_off_and_frees_the_print
     assert row.status == "failed"
     assert "interrupted" in row.reason
     assert printer == "idle"
+
+
+async def test_a_printer_takes_a_newly_queued_job_at_once_not_at_its_next_poll(
+    empty_queue: None, mes_app: MesFactory, file_storage: FileStorage
+) -> None:
+    # Polls a minute apart: the printers poll once at start, find nothing, and only the job's
+    # commit ringing the fleet can get either of them to print within the deadline.
+    rarely = {**FLEET, "poll_interval_s": 60.0}
+    async with mes_app(**rarely, failure_rate=0.0) as mes:
+        for _ in range(2):
+            job = await mes.approve(*await file_storage.cube())
+            finished = await eventually(
+                functools.partial(_done, mes, job["id"]), timeout=15.0, what="the job's print"
+            )
+            assert finished["status"] == "completed", finished
+
+
+async def _done(mes: Mes, job_id: str) -> dict[str, Any] | None:
+    job = await mes.job(job_id)
+    return job if job["status"] == "completed" else None
