@@ -60,6 +60,7 @@ __all__ = ["JourneyConfig", "run_journey"]
 ZIPKIN_DB = "zipkin_bench_journey"
 _STEPS = ("created", "submitted", "in_review", "approved", "queued", "in_production")
 _SERVICES = ("shop-api", "crm-api", "mes-api", "file-storage")
+Span = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -360,19 +361,26 @@ async def _time(
         timeout=3,
     )
     mes = httpx.AsyncClient(base_url="http://127.0.0.1:1", timeout=1)
-    builder = JourneyBuilder(
-        shop, zipkin, LiveSources(rabbitmq, mes), order_stuck_limits("production")
-    )
+    live = LiveSources(rabbitmq, mes)
+    limits = order_stuck_limits("production")
+    builder = JourneyBuilder(shop, zipkin, live, limits)
+    per_trace = _PerTraceJourneyBuilder(shop, zipkin, live, limits)
     journeys: list[float] = []
+    per_trace_journeys: list[float] = []
     spans: list[int] = []
     verdicts: dict[str, int] = {}
     try:
         for index, (order_id, _) in enumerate(chosen):
-            began = time.perf_counter()
-            journey = await builder.journey(uuid.UUID(order_id))
-            elapsed = time.perf_counter() - began
-            if index >= 20:  # the first ones warm connections and caches
-                journeys.append(elapsed)
+            # Both ways on each order, which one first alternating: a load spike on the shared
+            # machine, or a cache warmed by the first read, falls on both sides alike.
+            sides = [(builder, journeys), (per_trace, per_trace_journeys)]
+            for side, timings in sides if index % 2 else sides[::-1]:
+                began = time.perf_counter()
+                journey = await side.journey(uuid.UUID(order_id))
+                elapsed = time.perf_counter() - began
+                if index >= 20:  # the first ones warm connections and caches
+                    timings.append(elapsed)
+            if index >= 20:
                 spans.append(journey["span_count"])
                 state = journey["verdict"]["state"]
                 verdicts[state] = verdicts.get(state, 0) + 1
@@ -400,11 +408,33 @@ async def _time(
             await client.aclose()
     return {
         "journey_ms": _percentiles(journeys),
+        "journey_reads": "many traces per Zipkin read (/api/v2/traceMany), as the gateway does",
+        "journey_per_trace_read_ms": _percentiles(per_trace_journeys),
         "journey_spans_median": sorted(spans)[len(spans) // 2] if spans else 0,
         "verdicts": verdicts,
         "tag_search_ms": _percentiles(searches),
         "tag_search_failures": failed_searches,
     }
+
+
+class _PerTraceJourneyBuilder(JourneyBuilder):
+    """The journey as it read Zipkin before: one ``/api/v2/trace/{id}`` per trace, 8 at once;
+    timed against the same orders as the gateway's builder (many traces per read), in turn."""
+
+    async def traces(self, trace_ids: list[str]) -> tuple[list[list[Span]], str | None]:
+        gate = asyncio.Semaphore(8)
+
+        async def one(trace_id: str) -> list[Span]:
+            async with gate:
+                response = await self._zipkin.get(f"/api/v2/trace/{trace_id}")
+            if response.status_code == 404:
+                return []
+            response.raise_for_status()
+            spans: list[Span] = response.json()
+            return spans
+
+        found = await asyncio.gather(*map(one, trace_ids))
+        return [spans for spans in found if spans], None
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
