@@ -65,9 +65,9 @@ class PrinterFleet:
     def job_queued(self) -> None:
         """A job of this process was committed to the queue: one idle printer takes it now.
 
-        Without this a job waited for a printer's next poll (``poll_interval_s``, 0.5 s by
-        default): half that on average on every order. Jobs queued by another replica are
-        still found by the polls.
+        Without this a job waited for a printer's next poll (``poll_interval_s``): half of it
+        on average on every order. Jobs queued by another replica ring that replica's fleet;
+        what nobody rang for (queued while no fleet ran) is found by the polls.
         """
         self._rings += 1
         while self._idle:
