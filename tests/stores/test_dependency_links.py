@@ -1,7 +1,8 @@
 """Zipkin's dependency graph on OpenSearch: spans posted to Zipkin, our job run, the links read
-back from Zipkin's /api/v2/dependencies with their call and error counts.
+back from Zipkin's /api/v2/dependencies with their call and error counts; and our linker
+against Zipkin's own (its memory storage links with DependencyLinker at query time).
 
-A node and a Zipkin of the test's own on free ports (tests/support/stores.py).
+A node and Zipkins of the test's own on free ports (tests/support/stores.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from alexandrite.ops.dependency_linker import DependencyLinker, Span
 from alexandrite.ops.opensearch import OpenSearchNode
 from alexandrite.ops.paths import REPO_ROOT, Paths
 from alexandrite.ops.zipkin_dependencies import dependency_index, link_day
@@ -194,3 +196,103 @@ def test_the_command_links_a_day_without_spans_to_nothing_and_exits_0(store: Sto
     )  # fmt: skip
     assert unreachable.returncode == 1
     assert "dependency links of 2020-01-01" in unreachable.stderr
+
+
+# Shapes from Zipkin's DependencyLinkerTest and ours: (parent, id, kind, local, remote, error,
+# shared), with letters for ids. Each becomes a trace of its own with fresh hex ids.
+Shape = tuple[str | None, str, str | None, str | None, str | None, bool, bool]
+SHAPES: list[list[Shape]] = [
+    [  # a shared server span, reported in reverse, the client leaf failing
+        ("b", "c", "CLIENT", "app", "db", True, False),
+        ("a", "b", "SERVER", "app", "web", False, True),
+        ("a", "b", "CLIENT", "web", "app", False, False),
+        (None, "a", "SERVER", "web", None, False, False),
+    ],
+    [  # the server's parent id not propagated
+        (None, "b", "SERVER", "link", "arn", False, True),
+        ("a", "b", "CLIENT", "arn", "link", False, False),
+        (None, "a", "SERVER", "arn", None, False, False),
+    ],
+    [
+        (None, "a", "PRODUCER", "producer", "kafka", False, False),
+        ("a", "b", "CONSUMER", "consumer", "kafka", True, False),
+    ],
+    [
+        (None, "a", "PRODUCER", "producer", None, False, False),
+        ("a", "b", "SERVER", "server", None, False, False),
+    ],
+    [
+        (None, "a", None, "some-client", "web", False, False),
+        ("a", "b", None, "web", "app", True, False),
+        ("b", "c", None, "app", "db", False, False),
+    ],
+    [  # the root missing
+        ("a", "b", "SERVER", "service1", None, False, False),
+        ("b", "c", "SERVER", "service2", None, False, False),
+    ],
+    [  # clients behind a local span
+        (None, "a", "SERVER", "foo", None, False, False),
+        ("a", "b", None, None, None, False, False),
+        ("b", "c", "CLIENT", "bar", "baz", True, False),
+        ("b", "d", "CLIENT", "bar", None, True, False),
+    ],
+    [  # OpenTelemetry's way: client and server with their own ids, the client failing
+        (None, "a", "SERVER", "shop-api", None, False, False),
+        ("a", "b", "CLIENT", "shop-api", None, True, False),
+        ("b", "c", "SERVER", "crm-api", None, False, False),
+    ],
+    [  # a client span below a server of another service
+        (None, "a", "SERVER", "web", None, False, False),
+        ("a", "b", "CLIENT", "app", None, False, False),
+    ],
+]
+
+
+def _shape_trace(shape: list[Shape], at_us: int) -> list[dict[str, Any]]:
+    trace_id = secrets.token_hex(16)
+    ids: dict[str, str] = {}
+    spans = []
+    for offset, (parent, letter, kind, local, remote, error, shared) in enumerate(shape):
+        span: dict[str, Any] = {
+            "traceId": trace_id,
+            "id": ids.setdefault(letter, secrets.token_hex(8)),
+        }
+        span |= {"timestamp": at_us + offset, "duration": 10, "name": "call"}
+        if parent is not None:
+            span["parentId"] = ids.setdefault(parent, secrets.token_hex(8))
+        if kind is not None:
+            span["kind"] = kind
+        if local is not None:
+            span["localEndpoint"] = {"serviceName": local}
+        if remote is not None:
+            span["remoteEndpoint"] = {"serviceName": remote}
+        if error:
+            span["tags"] = {"error": "failed"}
+        if shared:
+            span["shared"] = True
+        spans.append(span)
+    return spans
+
+
+@pytest.fixture(scope="module")
+def memory_zipkin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    paths = Paths(state=tmp_path_factory.mktemp("state"), cache=Paths.from_env().cache).ensure()
+    with running_zipkin(paths, "mem") as zipkin_url:
+        yield zipkin_url
+
+
+def test_our_linker_gives_what_zipkins_own_linker_gives_on_the_same_spans(
+    memory_zipkin: str,
+) -> None:
+    now_us = int(time.time() * 1_000_000)
+    traces = [_shape_trace(shape, now_us + 100 * n) for n, shape in enumerate(SHAPES)]
+    traces += [_order_trace(now_us + 5000, failing_upload=True), _orphan_trace(now_us + 6000)]
+    _post_and_wait(memory_zipkin, traces)
+    linker = DependencyLinker()
+    for trace in traces:
+        linker.put_trace([Span.from_json(span) for span in trace])
+    ours = {
+        (link.parent, link.child): (link.call_count, link.error_count) for link in linker.links()
+    }
+    assert len(ours) >= 15  # the shapes above make that many distinct links
+    assert _dependencies(memory_zipkin) == ours
