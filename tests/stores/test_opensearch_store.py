@@ -7,6 +7,8 @@ fetches OpenSearch (56 MB) and Zipkin from Maven Central into the cache.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import secrets
 import time
 from collections.abc import Iterator
@@ -17,6 +19,8 @@ import httpx
 import psutil
 import pytest
 
+from alexandrite.gateway.journey import TRACES_PER_READ, JourneyBuilder
+from alexandrite.gateway.waiting_point import LiveSources
 from alexandrite.ops.opensearch import (
     INDEX_SETTINGS,
     SYSTEM_USER,
@@ -173,3 +177,46 @@ def test_the_node_runs_as_its_own_system_user_not_root(store: Store) -> None:
     ]
     assert listeners, "no process listens on the node's port"
     assert {process.username() for process in listeners} == {SYSTEM_USER}
+
+
+def test_the_journey_reads_an_orders_traces_many_per_request_whole_and_in_order(
+    store: Store,
+) -> None:
+    # 60 traces (more than one read's worth) and two never stored; one id with a zero high half,
+    # which Zipkin answers as 16 hex digits.
+    stored = [secrets.token_hex(16) for _ in range(59)] + ["0" * 16 + secrets.token_hex(8)]
+    for trace_id in stored:
+        response = httpx.post(
+            f"{store.zipkin_url}/api/v2/spans", json=_spans(trace_id, "ord-many", 3), timeout=10
+        )
+        assert response.status_code == 202, response.text
+    absent = [secrets.token_hex(16) for _ in range(2)]
+    asked = [*stored[:30], absent[0], *stored[30:], absent[1]]
+    requests: list[str] = []
+
+    async def read() -> tuple[list[list[dict[str, object]]], str | None]:
+        async def count(request: httpx.Request) -> None:
+            requests.append(request.url.path)
+
+        async with (
+            httpx.AsyncClient(
+                base_url=store.zipkin_url, timeout=10, event_hooks={"request": [count]}
+            ) as zipkin,
+            httpx.AsyncClient(base_url="http://127.0.0.1:1", timeout=1) as nowhere,
+        ):
+            builder = JourneyBuilder(nowhere, zipkin, LiveSources(nowhere, nowhere), {})
+            return await builder.traces(asked)
+
+    deadline = time.monotonic() + STORE_DEADLINE
+    while True:
+        requests.clear()
+        traces, note = asyncio.run(read())
+        if sum(len(trace) for trace in traces) == 3 * len(stored) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert note is None
+    assert [trace[0]["traceId"] for trace in traces] == [
+        trace_id.removeprefix("0" * 16) for trace_id in asked if trace_id not in absent
+    ]
+    assert all(len(trace) == 3 for trace in traces)
+    assert requests == ["/api/v2/traceMany"] * math.ceil(len(asked) / TRACES_PER_READ)
