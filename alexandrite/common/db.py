@@ -26,10 +26,18 @@ class Database:
 
     @classmethod
     def connect(cls, url: str, pool_size: int = 10) -> Database:
+        """At most ``2 × pool_size`` connections, opened when first needed and then kept.
+
+        Not ``pool_size`` kept plus as many "overflow" ones: SQLAlchemy closes an overflow
+        connection at check-in, so a service busier than its pool opened (TLS handshake,
+        SCRAM authentication, a new PostgreSQL backend) and closed a connection per
+        transaction past it, at the cost of both sides (docs/performance.md). The bound is the
+        same as before; only connections are not thrown away any more.
+        """
         engine = create_async_engine(
             url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
+            pool_size=2 * pool_size,
+            max_overflow=0,
             pool_pre_ping=True,
             pool_timeout=10,
         )
