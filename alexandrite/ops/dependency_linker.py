@@ -39,17 +39,15 @@ class Endpoint:
 
     @staticmethod
     def from_json(data: Mapping[str, Any] | None) -> Endpoint | None:
-        # Zipkin's reader: null values are skipped, and an endpoint with no field is no endpoint.
-        values = {k: v for k, v in (data or {}).items() if v is not None}
-        if not {"serviceName", "ipv4", "ipv6", "port"} & values.keys():
+        if not data:
             return None
-        name = values.get("serviceName") or None  # "" is no name; names are lowercase
-        return Endpoint(
-            name.lower() if name else None,
-            values.get("ipv4"),
-            values.get("ipv6"),
-            int(values.get("port") or 0),
-        )
+        name, ipv4, ipv6 = data.get("serviceName"), data.get("ipv4"), data.get("ipv6")
+        port = data.get("port")
+        # Zipkin's reader: null values are skipped, and an endpoint with no field is no endpoint.
+        if name is None and ipv4 is None and ipv6 is None and port is None:
+            return None
+        # "" is no name; names are lowercase.
+        return Endpoint(name.lower() if name else None, ipv4, ipv6, int(port or 0))
 
     def merged(self, other: Endpoint) -> Endpoint:
         return Endpoint(
