@@ -1,5 +1,6 @@
-"""Request and response details on the server span: body sizes, and the problem+json body of an
-error response as a span event, so a support engineer reads *why* a request failed in the trace.
+"""The problem+json body of an error response as an event of the server span, so a support
+engineer reads *why* a request failed in the trace. (The body sizes are counted by the server
+span middleware itself, ``server_spans``.)
 """
 
 from __future__ import annotations
@@ -8,45 +9,10 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["PROBLEM_EVENT_MAX_BYTES", "BodySizeMiddleware", "record_problem"]
+__all__ = ["PROBLEM_EVENT_MAX_BYTES", "record_problem"]
 
 PROBLEM_EVENT_MAX_BYTES = 2048
-
-
-class BodySizeMiddleware:
-    """Counts the bytes of each request and response body onto the current server span."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        span = trace.get_current_span()
-        received = 0
-        sent = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-            return message
-
-        async def counting_send(message: Message) -> None:
-            nonlocal sent
-            if message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-                if not message.get("more_body", False) and span.is_recording():
-                    # Before the last chunk leaves: the server span ends with it.
-                    span.set_attribute("http.request.body.size", received)
-                    span.set_attribute("http.response.body.size", sent)
-            await send(message)
-
-        await self.app(scope, counting_receive, counting_send)
 
 
 def record_problem(status: int, body: dict[str, Any], raw: bytes, exc: BaseException) -> None:

@@ -25,23 +25,16 @@ from alexandrite import __version__
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.common.telemetry.export_buffer import filtered_with_retries
 from alexandrite.common.telemetry.exporters import ExportCounters
-from alexandrite.common.telemetry.http_details import BodySizeMiddleware
 from alexandrite.common.telemetry.order_context import OrderBaggageSpanProcessor
-from alexandrite.common.telemetry.trust_boundary import guard_public_edge, link_claimed_context
 
 __all__ = ["Telemetry"]
 
 _log = logging.getLogger(__name__)
 
 # The stable HTTP semantic conventions (http.request.method, http.response.status_code, url.full)
-# instead of the old names: DESIGN.md's attribute contract. Read once, before instrumenting.
+# on the httpx client spans instead of the old names: DESIGN.md's attribute contract. Read once,
+# before instrumenting. (Server spans are ours, server_spans.py, and use the stable names.)
 os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
-
-# Probes and scrapes would otherwise be most of the spans and none of the story. The download
-# of a model's content is called only by our own services (the MES, before printing), whose
-# client span already records the call, its status and its duration: a server span under it
-# said nothing more (span budget, docs/tracing.md).
-_EXCLUDED_URLS = r"health,ready,metrics,/api/v1/models/[^/?]+/content/?(\?|$)"
 
 
 def _otlp_exporter(settings: TelemetrySettings) -> SpanExporter:
@@ -161,22 +154,27 @@ class Telemetry:
         return telemetry
 
     def instrument_app(self, app: Any) -> None:
-        if not self.enabled:
+        """A server span per request, and the trust boundary, as the app's outermost layer
+        (``server_spans.ServerSpanMiddleware``)."""
+        _without_fastapi_telemetry(app)
+        if not self.enabled or self.provider is None:
             return
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        from alexandrite.common.telemetry.server_spans import RouteTemplates, ServerSpanMiddleware
+        from alexandrite.common.telemetry.trust_boundary import TrustBoundary
 
-        # Inside the server span: sizes are counted on it.
-        app.add_middleware(BodySizeMiddleware)
-        FastAPIInstrumentor.instrument_app(
-            app,
-            tracer_provider=self.provider,
-            excluded_urls=_EXCLUDED_URLS,
-            # One span per ASGI message chunk adds dozens of spans and no story.
-            exclude_spans=["receive", "send"],
-            server_request_hook=link_claimed_context,
-        )
-        # Outside the instrumentation: it must not see an untrusted caller's context at all.
-        guard_public_edge(app, self.settings)
+        tracer = self.provider.get_tracer("alexandrite.http", __version__)
+        boundary = TrustBoundary.from_settings(self.settings)
+        routes = RouteTemplates(lambda: app.routes)
+        build_stack = app.build_middleware_stack
+
+        def build_traced() -> Any:
+            # Outside Starlette's ServerErrorMiddleware: the span sees the 500 it answers, and
+            # the error handlers run while the span is current.
+            return ServerSpanMiddleware(
+                build_stack(), tracer=tracer, boundary=boundary, routes=routes
+            )
+
+        app.build_middleware_stack = build_traced
 
     def instrument_database(self, engine: Any) -> None:
         """Database statements of this engine, folded into their spans by default
@@ -198,3 +196,17 @@ class Telemetry:
     def shutdown(self) -> None:
         if self.provider is not None and self.owns_provider:
             self.provider.shutdown()
+
+
+def _without_fastapi_telemetry(app: Any) -> None:
+    """Switch off FastAPI's own request telemetry for this app.
+
+    FastAPI (>= 0.16x) makes its own server span (and operation spans) whenever a tracer
+    provider is installed, unless it finds OpenTelemetry's ASGI middleware in the stack. It
+    runs before the middleware stack, that is before the trust boundary: it would join an
+    untrusted caller's trace, and double every server span. Its switches are only taken by
+    ``FastAPI(telemetry=...)``; the app keeps them in ``_telemetry``, read per request.
+    """
+    config = getattr(app, "_telemetry", None)
+    if isinstance(config, dict):
+        config.update(tracing=False, metrics=False, logs=False, operation_spans=False)

@@ -1,14 +1,15 @@
 """The public edge of a service: trace context and baggage from outside are not trusted.
 
-``TrustBoundaryMiddleware`` wraps the whole ASGI app, outside the OpenTelemetry middleware, so
-it decides what that middleware may read:
+``TrustBoundary.read`` sorts the headers of a request once, before anything else reads them
+(the server span middleware, ``server_spans``, calls it first, as the outermost layer of the
+app):
 
 - a caller that presents our internal credential (``internal_credential``) is one of our
-  services: its ``traceparent``, ``tracestate`` and ``baggage`` pass as they came, the request
-  joins the caller's trace and inherits its ``order.id``;
+  services: its ``traceparent``, ``tracestate`` and ``baggage`` are kept as they came, the
+  request joins the caller's trace and inherits its ``order.id``;
 - any other caller's context headers are removed before anyone reads them: the request starts
-  a new trace, and its server span gets at most a *link* to the context the caller claimed
-  (``link_claimed_context``, the instrumentation's server request hook), marked untrusted;
+  a new trace, and its server span gets at most a *link* to the context the caller claimed,
+  marked untrusted;
 - baggage over ``max_bytes`` or ``max_entries`` is ignored whole, even from a trusted caller:
   ours carries one entry (``order.id``), so anything larger is a bug or an attack.
 
@@ -22,11 +23,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from alexandrite.common.settings import TelemetrySettings
 from alexandrite.common.telemetry.internal_calls import INTERNAL_CALLER
@@ -35,129 +34,108 @@ from alexandrite.common.telemetry.internal_credential import (
     InternalCredential,
 )
 
-__all__ = [
-    "CLAIMED_CONTEXT_KEY",
-    "TrustBoundaryMiddleware",
-    "guard_public_edge",
-    "link_claimed_context",
-]
+__all__ = ["BAGGAGE_IGNORED", "UNTRUSTED_LINK", "Edge", "TrustBoundary"]
 
 _log = logging.getLogger(__name__)
 
-CLAIMED_CONTEXT_KEY = "alexandrite.claimed_trace_context"
-_IGNORED_BAGGAGE_KEY = "alexandrite.ignored_baggage"
-_INTERNAL_KEY = "alexandrite.internal_caller"
+BAGGAGE_IGNORED = "alexandrite.baggage.ignored"
+UNTRUSTED_LINK = "alexandrite.link.untrusted"
 _CREDENTIAL = INTERNAL_CREDENTIAL_HEADER.encode("ascii")
 _TRACEPARENT = b"traceparent"
-_CONTEXT_HEADERS = frozenset({_TRACEPARENT, b"tracestate", b"baggage"})
+_BAGGAGE = b"baggage"
+_USER_AGENT = b"user-agent"
+_CONTEXT_HEADERS = frozenset({_TRACEPARENT, b"tracestate", _BAGGAGE})
 # A traceparent is 55 characters; anything much longer is not parsed at all.
 _MAX_TRACEPARENT_BYTES = 128
+_CLAIMED = TraceContextTextMapPropagator()
 
 
-class TrustBoundaryMiddleware:
-    def __init__(
-        self, app: ASGIApp, credential: InternalCredential, *, max_bytes: int, max_entries: int
-    ) -> None:
-        self.app = app
+class Edge:
+    """What the boundary made of one request's headers."""
+
+    __slots__ = ("attributes", "carrier", "headers", "links", "user_agent")
+
+    def __init__(self) -> None:
+        # The headers the app may see: no credential, and context headers only from our own.
+        self.headers: list[tuple[bytes, bytes]] = []
+        # The trusted context headers, for the propagator (``propagate.extract``); empty when
+        # the caller is not one of ours.
+        self.carrier: dict[str, list[str]] = {}
+        # For the server span: ``alexandrite.caller.internal``, ``alexandrite.baggage.ignored``.
+        self.attributes: dict[str, Any] = {}
+        # At most one: the context an untrusted caller claimed, as data.
+        self.links: list[Link] = []
+        self.user_agent: bytes | None = None
+
+
+class TrustBoundary:
+    def __init__(self, credential: InternalCredential, *, max_bytes: int, max_entries: int) -> None:
         self._credential = credential
         self._max_bytes = max_bytes
         self._max_entries = max_entries
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        kept: list[tuple[bytes, bytes]] = []
+    @classmethod
+    def from_settings(cls, settings: TelemetrySettings) -> TrustBoundary:
+        credential = InternalCredential.from_file(settings.internal_token_file)
+        if not credential.configured:
+            _log.warning("no internal token configured: every caller starts a new trace")
+        return cls(
+            credential,
+            max_bytes=settings.baggage_max_bytes,
+            max_entries=settings.baggage_max_entries,
+        )
+
+    def read(self, raw_headers: Any) -> Edge:
+        """One pass over the headers: who the caller is, and what of its context is kept."""
+        edge = Edge()
+        kept = edge.headers
         context: list[tuple[bytes, bytes]] = []
         presented: list[bytes] = []
-        for name, value in scope.get("headers", ()):
+        for name, value in raw_headers:
             lowered = name.lower()
             if lowered == _CREDENTIAL:
                 presented.append(value)
             elif lowered in _CONTEXT_HEADERS:
                 context.append((lowered, value))
             else:
+                if lowered == _USER_AGENT and edge.user_agent is None:
+                    edge.user_agent = value
                 kept.append((name, value))
+        if not context and not presented:
+            return edge
         # Exactly one credential, and the right one: two headers are a confused or hostile client.
-        trusted = len(presented) == 1 and self._credential.accepts(presented[0])
-        scope = dict(scope)
-        if trusted:
-            kept += self._capped(context, scope)
-            scope[_INTERNAL_KEY] = True
+        if len(presented) == 1 and self._credential.accepts(presented[0]):
+            edge.attributes[INTERNAL_CALLER] = True
+            for name, value in self._capped(context, edge):
+                kept.append((name, value))
+                edge.carrier.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
         else:
             claimed = _claimed_context(context)
             if claimed is not None:
-                scope[CLAIMED_CONTEXT_KEY] = claimed
-        scope["headers"] = kept
-        # From an empty context: what the headers say is all a request starts from. Whatever
-        # the serving task inherited (in the in-process test stack, the context of the client
-        # that opened the connection, baggage and all) must not reach the request.
-        token = otel_context.attach(otel_context.Context())
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            otel_context.detach(token)
+                edge.links.append(Link(claimed, {UNTRUSTED_LINK: True}))
+        return edge
 
-    def _capped(
-        self, context: list[tuple[bytes, bytes]], scope: dict[str, Any]
-    ) -> list[tuple[bytes, bytes]]:
-        baggage = [value for name, value in context if name == b"baggage"]
+    def _capped(self, context: list[tuple[bytes, bytes]], edge: Edge) -> list[tuple[bytes, bytes]]:
+        baggage = [value for name, value in context if name == _BAGGAGE]
+        if not baggage:
+            return context
         size = sum(len(value) for value in baggage)
         entries = sum(len([m for m in value.split(b",") if m.strip()]) for value in baggage)
         if size <= self._max_bytes and entries <= self._max_entries:
             return context
-        scope[_IGNORED_BAGGAGE_KEY] = f"{size} bytes, {entries} entries"
-        return [(name, value) for name, value in context if name != b"baggage"]
+        edge.attributes[BAGGAGE_IGNORED] = f"{size} bytes, {entries} entries"
+        return [(name, value) for name, value in context if name != _BAGGAGE]
 
 
 def _claimed_context(context: list[tuple[bytes, bytes]]) -> trace.SpanContext | None:
-    """The span context an untrusted caller claims (its traceparent only), for a link."""
-    parents = [value for name, value in context if name == _TRACEPARENT]
-    if len(parents) != 1 or len(parents[0]) > _MAX_TRACEPARENT_BYTES:
-        return None
-    carrier = {"traceparent": parents[0].decode("latin-1")}
-    span_context = trace.get_current_span(
-        TraceContextTextMapPropagator().extract(carrier)
-    ).get_span_context()
-    return span_context if span_context.is_valid else None
-
-
-def link_claimed_context(span: trace.Span, scope: dict[str, Any]) -> None:
-    """Server request hook: record on the new server span what the caller claimed, as data.
+    """The span context an untrusted caller claims (its traceparent only), for a link.
 
     A link, not a parent: a support engineer can follow it when the caller is a partner's
     system, and no search by trace id or ``order.id`` ever lands on it.
     """
-    if not span.is_recording():
-        return
-    claimed = scope.get(CLAIMED_CONTEXT_KEY)
-    if isinstance(claimed, trace.SpanContext):
-        span.add_link(claimed, {"alexandrite.link.untrusted": True})
-    if scope.get(_INTERNAL_KEY) is True:
-        # Lets the exporter drop a bare read our own caller already records (internal_calls).
-        span.set_attribute(INTERNAL_CALLER, True)
-    ignored = scope.get(_IGNORED_BAGGAGE_KEY)
-    if ignored is not None:
-        span.set_attribute("alexandrite.baggage.ignored", str(ignored))
-
-
-def guard_public_edge(app: Starlette, settings: TelemetrySettings) -> None:
-    """Put the boundary around `app`'s whole middleware stack, the instrumentation's included.
-
-    Call it after ``FastAPIInstrumentor.instrument_app``: that wraps the stack in its own
-    middleware when the app first builds it, and the boundary has to be outside of it.
-    """
-    credential = InternalCredential.from_file(settings.internal_token_file)
-    if not credential.configured:
-        _log.warning("no internal token configured: every caller starts a new trace")
-    build_instrumented = app.build_middleware_stack
-
-    def build_guarded() -> ASGIApp:
-        return TrustBoundaryMiddleware(
-            build_instrumented(),
-            credential,
-            max_bytes=settings.baggage_max_bytes,
-            max_entries=settings.baggage_max_entries,
-        )
-
-    app.build_middleware_stack = build_guarded  # type: ignore[method-assign]
+    parents = [value for name, value in context if name == _TRACEPARENT]
+    if len(parents) != 1 or len(parents[0]) > _MAX_TRACEPARENT_BYTES:
+        return None
+    carrier = {"traceparent": parents[0].decode("latin-1")}
+    span_context = trace.get_current_span(_CLAIMED.extract(carrier)).get_span_context()
+    return span_context if span_context.is_valid else None
