@@ -23,7 +23,11 @@ import pytest
 from alexandrite.ops.dependency_linker import DependencyLinker, Span
 from alexandrite.ops.opensearch import OpenSearchNode
 from alexandrite.ops.paths import REPO_ROOT, Paths
-from alexandrite.ops.zipkin_dependencies import dependency_index, link_day
+from alexandrite.ops.zipkin_dependencies import (
+    dependency_index,
+    link_day,
+    zipkin_dependencies_program,
+)
 from tests.support.stores import running_opensearch, running_zipkin
 
 pytestmark = [pytest.mark.stores, pytest.mark.timeout(10 * 60)]
@@ -175,6 +179,24 @@ def test_zipkin_shows_the_links_the_job_writes_with_their_calls_and_errors(store
         f"{store.node.url}/_cluster/health/{dependency_index(day)}", timeout=10
     ).json()
     assert health["status"] == "green", health
+
+    # The supervised program (yesterday and today, then every hour) writes them again.
+    httpx.delete(f"{store.node.url}/{dependency_index(day)}", timeout=10).raise_for_status()
+    assert _dependencies(store.zipkin_url) == {}
+    program = zipkin_dependencies_program(url=store.node.url)
+    job = subprocess.Popen(
+        program.command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + STORE_DEADLINE
+        while _dependencies(store.zipkin_url) != EXPECTED:
+            assert job.poll() is None, f"the job exited with {job.returncode}"
+            if time.monotonic() > deadline:
+                pytest.fail(f"the job wrote no links within {STORE_DEADLINE} s")
+            time.sleep(0.3)
+    finally:
+        job.terminate()
+        job.wait(timeout=30)
 
 
 def test_the_command_links_a_day_without_spans_to_nothing_and_exits_0(store: Store) -> None:
