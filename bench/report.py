@@ -164,6 +164,16 @@ def markdown(results: dict[str, Any]) -> str:
             f" {journey['storage']}), p50 / p95 ms | {_fmt(journey['journey_ms']['p50'], 0)} / "
             f"{_fmt(p95, 0)} | p95 ≤ 300 ms | {_verdict(p95 <= journey['target_journey_p95_ms'])} |"
         )
+        before = journey.get("journey_per_trace_read_ms")  # results before 2026-12-01 lack it
+        lines += (
+            [
+                f"| same orders, one Zipkin read per trace (as before), alternated "
+                f"({journey['storage']}), p50 / p95 ms | {_fmt(before['p50'], 0)} / "
+                f"{_fmt(before['p95'], 0)} | – | – |"
+            ]
+            if before
+            else []
+        )
         failed = len(journey.get("tag_search_failures", []))
         lines.append(
             f"| Zipkin tag search order.id=… on the same data ({journey['storage']}), "
