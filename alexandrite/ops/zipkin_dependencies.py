@@ -57,9 +57,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 2_000
-# Zipkin reads at most this many spans of one trace (its SearchRequest.MAX_RESULT_WINDOW).
+# Zipkin reads at most this many spans of one trace (its SearchRequest.MAX_RESULT_WINDOW, the
+# default index.max_result_window, which also caps a page).
 TRACE_LIMIT = 10_000
+# Pages of 10,000 spans linked a day about 1.5 times as fast as pages of 2,000 (fewer sorted
+# searches; measured alternately on 150,000 spans); a page of trimmed spans is a few MB.
+PAGE_SIZE = TRACE_LIMIT
 _KEEP_ALIVE = "5m"
 # What linking reads of a span; the rest (names, annotations, other tags) stays on the node.
 _FIELDS = [
