@@ -80,11 +80,6 @@ async def test_the_submit_request_the_publish_and_the_crm_handling_share_one_tra
     assert _attributes(request)["http.response.status_code"] == 202
 
 
-@pytest.mark.xfail(
-    reason="open bug: in a long in-process session the file storage's spans of an upload can "
-    "finish late and carry the previous order's id (seen only in the full suite; see the note)",
-    strict=False,
-)
 async def test_order_id_reaches_every_span_of_the_order_through_baggage(
     platform: Platform, spans: InMemorySpanExporter
 ) -> None:
