@@ -319,15 +319,24 @@ class JourneyBuilder:
         async def some(ids: list[str]) -> list[list[Span]]:
             async with gate:
                 try:
-                    response = await self._zipkin.get(
-                        "/api/v2/traceMany", params={"traceIds": ",".join(ids)}
+                    # Zipkin refuses traceMany with a single id (400: "use /api/v2/trace").
+                    response = await (
+                        self._zipkin.get(f"/api/v2/trace/{ids[0]}")
+                        if len(ids) == 1
+                        else self._zipkin.get(
+                            "/api/v2/traceMany", params={"traceIds": ",".join(ids)}
+                        )
                     )
                 except httpx.HTTPError as exc:
                     failures.append(f"Zipkin is unreachable ({type(exc).__name__})")
                     return []
+            if len(ids) == 1 and response.status_code == 404:
+                return []  # not stored (sampled out or not yet in): absent, as traceMany says
             if response.status_code >= 400:
                 failures.append(f"Zipkin answered {response.status_code}")
                 return []
+            if len(ids) == 1:
+                return [response.json()]
             traces: list[list[Span]] = response.json()
             return traces
 

@@ -194,7 +194,7 @@ def test_the_journey_reads_an_orders_traces_many_per_request_whole_and_in_order(
     asked = [*stored[:30], absent[0], *stored[30:], absent[1]]
     requests: list[str] = []
 
-    async def read() -> tuple[list[list[dict[str, object]]], str | None]:
+    async def read(ids: list[str]) -> tuple[list[list[dict[str, object]]], str | None]:
         async def count(request: httpx.Request) -> None:
             requests.append(request.url.path)
 
@@ -205,12 +205,12 @@ def test_the_journey_reads_an_orders_traces_many_per_request_whole_and_in_order(
             httpx.AsyncClient(base_url="http://127.0.0.1:1", timeout=1) as nowhere,
         ):
             builder = JourneyBuilder(nowhere, zipkin, LiveSources(nowhere, nowhere), {})
-            return await builder.traces(asked)
+            return await builder.traces(ids)
 
     deadline = time.monotonic() + STORE_DEADLINE
     while True:
         requests.clear()
-        traces, note = asyncio.run(read())
+        traces, note = asyncio.run(read(asked))
         if sum(len(trace) for trace in traces) == 3 * len(stored) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -220,3 +220,10 @@ def test_the_journey_reads_an_orders_traces_many_per_request_whole_and_in_order(
     ]
     assert all(len(trace) == 3 for trace in traces)
     assert requests == ["/api/v2/traceMany"] * math.ceil(len(asked) / TRACES_PER_READ)
+    # One id is read by /api/v2/trace (Zipkin refuses traceMany with one); a missing one is absent.
+    requests.clear()
+    single, note = asyncio.run(read([stored[0]]))
+    assert note is None and [trace[0]["traceId"] for trace in single] == [stored[0]]
+    missing, note = asyncio.run(read([absent[0]]))
+    assert note is None and missing == []
+    assert requests == [f"/api/v2/trace/{stored[0]}", f"/api/v2/trace/{absent[0]}"]
