@@ -223,7 +223,8 @@ def _one_rate(
         "end_to_end_spans_per_s": round(sent / done_at, 1) if not math.isnan(done_at) else None,
         "sustained_spans_per_s": round(slope, 1) if not math.isnan(slope) else None,
         "cpu_s": cpu,
-        # Collector + Zipkin CPU per stored span: what a core of this machine carries.
+        # Stored spans per CPU-second of the pipeline (Collector, Zipkin and a store server
+        # such as OpenSearch when it is ours): what a core of this machine carries.
         "spans_per_cpu_s": round(stored / pipeline_cpu, 1) if pipeline_cpu else None,
         "peak_rss_mib": {p.name: round(p.peak_rss / 2**20, 1) for p in pipeline.resources()},
         "curve": curve,

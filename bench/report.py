@@ -269,7 +269,7 @@ def _details(results: dict[str, Any]) -> str:
             "",
             "| storage | offered/s | sent/s | sustained/s | generated | sent (into the "
             "Collector) | exported | received by Zipkin | stored | lost | counted dropped "
-            "| unaccounted | spans per CPU-s (Collector+Zipkin) | CPU s | peak RSS MiB |",
+            "| unaccounted | spans per CPU-s (Collector + Zipkin + store) | CPU s | peak RSS MiB |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for run in pipeline["runs"]:
