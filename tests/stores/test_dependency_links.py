@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,34 +20,24 @@ import httpx
 import pytest
 
 from alexandrite.ops.dependency_linker import DependencyLinker, Span
-from alexandrite.ops.opensearch import OpenSearchNode
 from alexandrite.ops.paths import REPO_ROOT, Paths
 from alexandrite.ops.zipkin_dependencies import (
     dependency_index,
     link_day,
     zipkin_dependencies_program,
 )
-from tests.support.stores import running_opensearch, running_zipkin
+from tests.support.stores import ZipkinOnOpenSearch as Store
+from tests.support.stores import running_zipkin, zipkin_on_opensearch
 
 pytestmark = [pytest.mark.stores, pytest.mark.timeout(10 * 60)]
 
 STORE_DEADLINE = 30.0
 
 
-@dataclass(frozen=True)
-class Store:
-    node: OpenSearchNode
-    zipkin_url: str
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    paths = Paths(state=tmp_path_factory.mktemp("state"), cache=Paths.from_env().cache).ensure()
-    with (
-        running_opensearch(paths, f"test-{secrets.token_hex(4)}") as node,
-        running_zipkin(paths, "elasticsearch", node) as zipkin_url,
-    ):
-        yield Store(node, zipkin_url)
+    with zipkin_on_opensearch(tmp_path_factory.mktemp("state")) as store:
+        yield store
 
 
 def _span(

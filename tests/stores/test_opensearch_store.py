@@ -12,7 +12,6 @@ import math
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import httpx
@@ -24,32 +23,21 @@ from alexandrite.gateway.waiting_point import LiveSources
 from alexandrite.ops.opensearch import (
     INDEX_SETTINGS,
     SYSTEM_USER,
-    OpenSearchNode,
     delete_old_indices,
     ensure_index_settings,
 )
-from alexandrite.ops.paths import Paths
-from tests.support.stores import running_opensearch, running_zipkin
+from tests.support.stores import ZipkinOnOpenSearch as Store
+from tests.support.stores import zipkin_on_opensearch
 
 pytestmark = [pytest.mark.stores, pytest.mark.timeout(10 * 60)]
 
 STORE_DEADLINE = 30.0
 
 
-@dataclass(frozen=True)
-class Store:
-    node: OpenSearchNode
-    zipkin_url: str
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    paths = Paths(state=tmp_path_factory.mktemp("state"), cache=Paths.from_env().cache).ensure()
-    with (
-        running_opensearch(paths, f"test-{secrets.token_hex(4)}") as node,
-        running_zipkin(paths, "elasticsearch", node) as zipkin_url,
-    ):
-        yield Store(node, zipkin_url)
+    with zipkin_on_opensearch(tmp_path_factory.mktemp("state")) as store:
+        yield store
 
 
 def _spans(trace_id: str, order_id: str, count: int) -> list[dict[str, object]]:

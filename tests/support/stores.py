@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -109,3 +111,20 @@ def running_zipkin(
     )
     with running_program(program, paths.logs / f"zipkin-{storage}-{port}.log"):
         yield f"http://127.0.0.1:{port}"
+
+
+@dataclass(frozen=True)
+class ZipkinOnOpenSearch:
+    node: OpenSearchNode
+    zipkin_url: str
+
+
+@contextlib.contextmanager
+def zipkin_on_opensearch(state: Path) -> Iterator[ZipkinOnOpenSearch]:
+    """A node of its own (a fresh name) and a Zipkin storing in it, state under ``state``."""
+    paths = Paths(state=state, cache=Paths.from_env().cache).ensure()
+    with (
+        running_opensearch(paths, f"test-{secrets.token_hex(4)}") as node,
+        running_zipkin(paths, "elasticsearch", node) as zipkin_url,
+    ):
+        yield ZipkinOnOpenSearch(node, zipkin_url)
